@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The whole test suite: sets up what it needs (virtualenv, Docker engine,
+# images), lints, checks the playbooks, runs every molecule scenario and ends
+# with a one-screen summary. Usage:
+#   scripts/test.sh                 everything
+#   scripts/test.sh common tls      only these scenarios (lint and checks too)
+# Logs: .test-logs/<step>.log
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+logs=$root/.test-logs
+rm -rf "$logs" && mkdir -p "$logs"
+
+declare -a rows=()
+passed=0 failed=0 notrun=0
+started=$(date +%s)
+
+record() {  # record <kind> <name> <status> [detail]
+  rows+=("$(printf '%-9s %-22s %s' "$1" "$2" "$3${4:+ $4}")")
+  case $3 in
+    passed) passed=$((passed + 1)) ;;
+    failed) failed=$((failed + 1)) ;;
+    *) notrun=$((notrun + 1)) ;;
+  esac
+}
+
+step() {  # step <kind> <name> <command...>: run, log, record
+  local kind=$1 name=$2; shift 2
+  local log="$logs/$name.log" t0=$(date +%s)
+  printf '==> %-9s %-22s ' "$kind" "$name"
+  if "$@" >"$log" 2>&1; then
+    printf 'passed (%ss)\n' $(( $(date +%s) - t0 ))
+    record "$kind" "$name" passed "($(( $(date +%s) - t0 ))s)"
+  else
+    printf 'FAILED (%ss), last lines of %s:\n' $(( $(date +%s) - t0 )) "${log#"$root"/}"
+    sed 's/\x1b\[[0-9;]*m//g' "$log" | tail -n 40 | sed 's/^/    /'
+    record "$kind" "$name" failed "(see ${log#"$root"/})"
+  fi
+}
+
+echo "==> Setting up the virtualenv"
+scripts/venv.sh || { echo "ERROR: could not set up the virtualenv"; exit 1; }
+# shellcheck disable=SC1091
+. .venv/bin/activate
+echo "==> Setting up Docker and the test images"
+scripts/platform.sh || { echo "ERROR: the test platform could not be set up"; exit 1; }
+
+# --- Static checks ---------------------------------------------------------
+step lint yamllint yamllint --strict .
+step lint ansible-lint ansible-lint --profile production
+step lint ruff sh -c 'ruff check . && ruff format --check .'
+syntax_check() {
+  for pb in site.yml workers.yml playbooks/*.yml; do
+    echo "--- $pb"
+    ansible-playbook --syntax-check "$pb" || return 1
+  done
+}
+step check syntax syntax_check
+step check pytest python -m pytest -q -p no:cacheprovider tests
+
+# --- Molecule scenarios ----------------------------------------------------
+if [ $# -gt 0 ]; then
+  scenarios=("$@")
+else
+  scenarios=()
+  for dir in molecule/*/; do
+    name=$(basename "$dir")
+    case $name in _*) continue ;; esac
+    scenarios+=("$name")
+  done
+fi
+
+run_scenario() {
+  local name=$1
+  molecule test -s "$name" || return 1
+  # Secrets must not show up anywhere in the output of the run.
+  python3 scripts/check_secrets.py "$logs/$name.log"
+}
+
+for name in "${scenarios[@]}"; do
+  pre=molecule/_platform/preconditions/$name.sh
+  if [ -x "$pre" ] && ! reason=$("$pre" 2>&1); then
+    printf '==> %-9s %-22s not run: %s\n' scenario "$name" "$reason"
+    record scenario "$name" "not run:" "$reason"
+    continue
+  fi
+  step scenario "$name" run_scenario "$name"
+done
+
+# --- Summary ---------------------------------------------------------------
+total=$(( $(date +%s) - started ))
+echo
+echo "=============================== celery-fleet tests ==============================="
+printf '%s\n' "${rows[@]}"
+echo "----------------------------------------------------------------------------------"
+printf 'Took %dm%02ds. Logs in .test-logs/.\n' $((total / 60)) $((total % 60))
+echo "summary: $passed passed, $failed failed, $notrun skipped"
+[ "$failed" -eq 0 ]
