@@ -9,7 +9,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 logs=$root/.test-logs
-rm -rf "$logs" && mkdir -p "$logs"
+# Each step overwrites its own log; other logs (a parallel run's) stay.
+mkdir -p "$logs"
 
 declare -a rows=()
 passed=0 failed=0 notrun=0
