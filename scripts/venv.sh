@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 venv=.venv
 stamp="$venv/.requirements.sha256"
-want=$(cat requirements-dev.txt | sha256sum | cut -d' ' -f1)
+want=$(cat requirements-dev.txt app/requirements.txt | sha256sum | cut -d' ' -f1)
 
 if [ ! -x "$venv/bin/python" ]; then
   echo "==> Creating the virtualenv in $venv"

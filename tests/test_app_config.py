@@ -1,0 +1,127 @@
+"""The Celery settings the worker role renders, executed as Python.
+
+The template is rendered with Jinja2 and Ansible's own core filters for
+each result backend, then run: the values a worker would
+load are checked, and a password full of URL-special characters must come
+out quoted in the broker URL and intact in the backend settings.
+"""
+
+import ssl
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import jinja2
+import pytest
+from ansible.plugins.filter.core import FilterModule
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "roles/celery_worker/templates/celeryconfig.py.j2"
+PASSWORD = "p@ss:w/rd?#%&'\"\\ é"
+
+BASE = {
+    "ansible_managed": "Managed by Ansible",
+    "celery_worker_config_for": "a test",
+    "celery_worker_celery_version": "5.6.3",
+    "celery_worker_broker_user": "celery",
+    "celery_worker_broker_password": PASSWORD,
+    "celery_worker_broker_host": "hub.example.org",
+    "celery_worker_broker_port": 5671,
+    "celery_worker_broker_vhost": "celery",
+    "celery_worker_broker_plaintext": False,
+    "celery_worker_broker_heartbeat": 60,
+    "celery_worker_ca_file": "/etc/celery-fleet/tls/ca.pem",
+    "celery_worker_acks_late": True,
+    "celery_worker_prefetch_multiplier": 1,
+    "celery_worker_mongodb_host": "hub.example.org",
+    "celery_worker_mongodb_port": 27017,
+    "celery_worker_mongodb_user": "celery",
+    "celery_worker_mongodb_password": PASSWORD,
+    "celery_worker_mongodb_database": "results",
+    "celery_worker_result_expires": 3600,
+    "celery_worker_result_backend": "rpc",
+}
+
+
+def render(**overrides) -> dict:
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True)
+    env.filters.update(FilterModule().filters())
+    source = env.from_string(TEMPLATE.read_text()).render(**{**BASE, **overrides})
+    settings: dict = {}
+    exec(compile(source, "celeryconfig.py", "exec"), settings)
+    return {key: value for key, value in settings.items() if not key.startswith("_") and key.islower()}
+
+
+def test_broker_url_is_amqps_with_the_password_quoted():
+    url = urlsplit(render()["broker_url"])
+    assert url.scheme == "amqps"
+    assert (url.hostname, url.port, url.path) == ("hub.example.org", 5671, "/celery")
+    assert unquote(url.password) == PASSWORD
+    assert "#" not in url.netloc and "/" not in url.netloc
+
+
+def test_broker_certificate_and_host_name_are_verified():
+    tls = render()["broker_use_ssl"]
+    assert tls["cert_reqs"] == ssl.CERT_REQUIRED
+    assert tls["ca_certs"] == "/etc/celery-fleet/tls/ca.pem"
+    # None: kombu fills in the URL's host, which turns check_hostname on.
+    assert "server_hostname" in tls and tls["server_hostname"] is None
+
+
+def test_system_trust_store_when_no_ca_file():
+    assert "ca_certs" not in render(celery_worker_ca_file="")["broker_use_ssl"]
+
+
+def test_plaintext_has_no_tls_settings():
+    settings = render(celery_worker_broker_plaintext=True, celery_worker_broker_port=5672)
+    assert settings["broker_url"].startswith("amqp://")
+    assert "broker_use_ssl" not in settings
+
+
+def test_reliability_settings():
+    settings = render()
+    assert settings["task_acks_late"] is True
+    assert settings["task_reject_on_worker_lost"] is True
+    assert settings["worker_prefetch_multiplier"] == 1
+    assert settings["broker_connection_retry_on_startup"] is True
+    assert settings["broker_transport_options"] == {"confirm_publish": True}
+    assert settings["worker_cancel_long_running_tasks_on_connection_loss"] is True
+    assert settings["broker_heartbeat"] == 60
+    assert settings["accept_content"] == ["json"]
+
+
+def test_mongodb_backend_uses_tls_and_auth_source():
+    settings = render(celery_worker_result_backend="mongodb")
+    assert settings["result_backend"] == "mongodb://"
+    mongo = settings["mongodb_backend_settings"]
+    assert (mongo["host"], mongo["port"], mongo["user"], mongo["database"]) == (
+        "hub.example.org",
+        27017,
+        "celery",
+        "results",
+    )
+    assert mongo["password"] == PASSWORD
+    assert mongo["options"]["authSource"] == "results"
+    assert mongo["options"]["tls"] is True
+    assert mongo["options"]["tlsCAFile"] == "/etc/celery-fleet/tls/ca.pem"
+    assert settings["result_expires"] == 3600
+
+
+def test_rpc_backend():
+    settings = render(celery_worker_result_backend="rpc")
+    assert settings["result_backend"] == "rpc://"
+    assert "mongodb_backend_settings" not in settings
+
+
+def test_no_backend_ignores_results():
+    settings = render(celery_worker_result_backend="none")
+    assert "result_backend" not in settings
+    assert settings["task_ignore_result"] is True
+
+
+@pytest.mark.parametrize("backend", ["mongodb", "rpc", "none"])
+def test_every_setting_is_a_celery_setting(backend):
+    """Names must be Celery 5.6's own (a typo is silently ignored by Celery)."""
+    defaults = pytest.importorskip("celery.app.defaults", reason="celery is not installed in this virtualenv")
+    known = {key for key, _ in defaults.flatten(defaults.NAMESPACES)}
+    unknown = set(render(celery_worker_result_backend=backend)) - known - {"ssl", "quote"}
+    assert not unknown
