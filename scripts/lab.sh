@@ -10,28 +10,45 @@ phase() { printf '\n\033[1m### %s\033[0m\n' "$*"; }
 
 case ${1:-up} in
   up)
-    phase "1/4 Tool chain (.venv)"
+    # MongoDB's packages come from MongoDB's own repository only.
+    if reason=$(molecule/_platform/preconditions/mongodb.sh 2>&1); then
+      backend=mongodb
+    else
+      backend=rpc
+      echo "Note: $reason: the lab uses Celery's rpc result backend instead of MongoDB."
+    fi
+    phase "1/5 Tool chain (.venv)"
     scripts/venv.sh
     # shellcheck disable=SC1091
     . .venv/bin/activate
-    phase "2/4 Docker engine and images"
+    phase "2/5 Docker engine and images"
     scripts/platform.sh
-    phase "3/4 Lab containers (celery-fleet-hub, celery-fleet-worker1, celery-fleet-worker2)"
+    phase "3/5 Lab containers (celery-fleet-hub, celery-fleet-worker1, celery-fleet-worker2)"
     ansible-playbook -i inventory/lab molecule/_platform/lab.yml
-    phase "4/4 Converge the fleet: ansible-playbook site.yml"
-    ansible-playbook site.yml
+    phase "4/5 Converge the fleet: ansible-playbook site.yml"
+    ansible-playbook site.yml -e fleet_result_backend=$backend
+    phase "5/5 The operator's side: ansible-playbook controller.yml, then tasks from this machine"
+    ansible-playbook controller.yml -e fleet_result_backend=$backend
+    (cd app && python demo.py)
     cat <<'EOT'
 
-The lab is up.
-  Converge again:        . .venv/bin/activate && ansible-playbook site.yml
-  Worker commands:       ansible-playbook workers.yml --tags restart
-  A shell on the hub:    docker exec -it celery-fleet-hub bash
-  Tear it all down:      make lab-down
+The lab is up: a hub (RabbitMQ, AMQPS published on 127.0.0.1:5671) and two
+workers, converged by the real site.yml. From this machine:
+  . .venv/bin/activate && cd app
+  celery -A proj inspect active
+  python -c 'from proj.tasks import add; print(add.delay(2, 3).get(timeout=30))'
+Manage the workers (from the repo root):
+  ansible-playbook workers.yml --tags restart      # also: start, stop, deploy
+Results go through the result backend chosen above (fleet_result_backend).
+Tear it all down: scripts/lab.sh down   (or make lab-down)
 EOT
     ;;
   down)
     . .venv/bin/activate
     ansible-playbook -i inventory/lab molecule/_platform/lab.yml -e lab_state=absent
+    # What the lab left on this machine: its CA, secrets and the rendered
+    # client settings.
+    rm -rf "$HOME/.config/celery-fleet/lab" app/celeryconfig_local.py app/controller
     ;;
   *)
     echo "usage: $0 up|down" >&2
