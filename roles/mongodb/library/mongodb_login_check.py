@@ -2,6 +2,7 @@
 """Tell whether a MongoDB user can log in with a password (nothing changed)."""
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.celery_fleet_mongodb import LOGIN_ARGUMENT_SPEC, client_options
 
 try:
     from pymongo import MongoClient
@@ -41,34 +42,13 @@ AUTHENTICATION_FAILED = 18
 
 def main():
     module = AnsibleModule(
-        argument_spec={
-            "login_host": {"type": "str", "default": "127.0.0.1"},
-            "login_port": {"type": "int", "default": 27017},
-            "login_user": {"type": "str", "required": True},
-            "login_password": {"type": "str", "required": True, "no_log": True},
-            "login_database": {"type": "str", "default": "admin"},
-            "tls_ca_file": {"type": "path"},
-            "tls_allow_invalid_hostnames": {"type": "bool", "default": False},
-        },
+        argument_spec=LOGIN_ARGUMENT_SPEC,
         supports_check_mode=True,
     )
     if not HAS_PYMONGO:
         module.fail_json(msg=missing_required_lib("pymongo"))
     params = module.params
-    options = {
-        "host": params["login_host"],
-        "port": params["login_port"],
-        "username": params["login_user"],
-        "password": params["login_password"],
-        "authSource": params["login_database"],
-        "authMechanism": "SCRAM-SHA-256",
-        "directConnection": True,
-        "serverSelectionTimeoutMS": 10000,
-    }
-    if params["tls_ca_file"]:
-        options.update(tls=True, tlsCAFile=params["tls_ca_file"])
-        options["tlsAllowInvalidHostnames"] = params["tls_allow_invalid_hostnames"]
-    client = MongoClient(**options)
+    client = MongoClient(**client_options(params, mechanism="SCRAM-SHA-256"))
     try:
         client[params["login_database"]].command("connectionStatus")
     except OperationFailure as exc:

@@ -2,6 +2,7 @@
 """Keep a TTL index on one date field of a collection, at a given lifetime."""
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.celery_fleet_mongodb import LOGIN_ARGUMENT_SPEC, client_options
 
 try:
     from pymongo import DESCENDING, MongoClient
@@ -71,18 +72,12 @@ def ensure(module, client):
 def main():
     module = AnsibleModule(
         argument_spec={
+            **LOGIN_ARGUMENT_SPEC,
             "database": {"type": "str", "required": True},
             "collection": {"type": "str", "required": True},
             "field": {"type": "str", "required": True},
             "name": {"type": "str", "required": True},
             "expire_after_seconds": {"type": "int", "required": True},
-            "login_host": {"type": "str", "default": "127.0.0.1"},
-            "login_port": {"type": "int", "default": 27017},
-            "login_user": {"type": "str", "required": True},
-            "login_password": {"type": "str", "required": True, "no_log": True},
-            "login_database": {"type": "str", "default": "admin"},
-            "tls_ca_file": {"type": "path"},
-            "tls_allow_invalid_hostnames": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
@@ -91,19 +86,7 @@ def main():
     if module.params["expire_after_seconds"] < 0:
         module.fail_json(msg="expire_after_seconds must be 0 (no TTL) or more")
     params = module.params
-    options = {
-        "host": params["login_host"],
-        "port": params["login_port"],
-        "username": params["login_user"],
-        "password": params["login_password"],
-        "authSource": params["login_database"],
-        "directConnection": True,
-        "serverSelectionTimeoutMS": 10000,
-    }
-    if params["tls_ca_file"]:
-        options.update(tls=True, tlsCAFile=params["tls_ca_file"])
-        options["tlsAllowInvalidHostnames"] = params["tls_allow_invalid_hostnames"]
-    client = MongoClient(**options)
+    client = MongoClient(**client_options(params))
     try:
         action = ensure(module, client)
     except Exception as exc:
