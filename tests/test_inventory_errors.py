@@ -5,13 +5,13 @@ answers: a run that got past its checks would stop at an unreachable host,
 never change anything.
 """
 
-import os
 import re
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from ansible_run import ansible_playbook
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,16 +53,7 @@ def make_inventory(tmp_path: Path, hosts: str, group_vars: str = FLEET_VARS) -> 
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    return subprocess.run(
-        ["ansible-playbook", *args],
-        check=False,
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return ansible_playbook(*args)
 
 
 def failed_tasks(result: subprocess.CompletedProcess) -> list[str]:

@@ -7,9 +7,9 @@ unreachable host instead of changing anything.
 """
 
 import json
-import os
-import subprocess
 from pathlib import Path
+
+from ansible_run import ansible_playbook
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,23 +63,14 @@ def run(tmp_path: Path, extra: str = "", distribution: tuple[str, str] = ("Debia
     # no connection. (If the cache format changes, the tests fail: they
     # expect the distribution message.)
     (cache / "s1_hub1").write_text(cached_facts(*distribution))
-    env = dict(
-        os.environ,
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_FORCE_COLOR="0",
+    return ansible_playbook(
+        "-i",
+        str(tmp_path / "hosts.yml"),
+        str(tmp_path / "play.yml"),
         ANSIBLE_ROLES_PATH=str(ROOT / "roles"),
         ANSIBLE_CACHE_PLUGIN="ansible.builtin.jsonfile",
         ANSIBLE_CACHE_PLUGIN_CONNECTION=str(cache),
         ANSIBLE_CACHE_PLUGIN_TIMEOUT="0",
-    )
-    return subprocess.run(
-        ["ansible-playbook", "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml")],
-        check=False,
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
     )
 
 

@@ -5,11 +5,11 @@ The inventories here point at addresses nothing listens on (TEST-NET-1, port
 instead of changing anything.
 """
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
+from ansible_run import ansible_playbook
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,16 +38,7 @@ all:
 
 
 def run(playbook: str, inventory: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    return subprocess.run(
-        ["ansible-playbook", "-i", str(inventory), playbook],
-        check=False,
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return ansible_playbook("-i", str(inventory), playbook)
 
 
 FLEET_VARS = "    fleet_network_profile: public\n    fleet_operator_sources: []\n"
