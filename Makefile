@@ -1,5 +1,5 @@
 # celery-fleet: the commands an operator and a developer need.
-.PHONY: help venv platform test lab lab-down lint
+.PHONY: help venv platform test lab lab-down lint bench
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,3 +21,6 @@ lab:  ## A hub and two workers in local containers, converged by site.yml
 
 lab-down:  ## Remove everything `make lab` made
 	scripts/lab.sh down
+
+bench: venv  ## The benchmark on local containers (~25 min; not part of `make test`)
+	bench/run.sh
