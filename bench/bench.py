@@ -627,9 +627,11 @@ def main() -> None:
     parser.add_argument("--baseline-concurrency", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--no-tuning", dest="tuning", action="store_false")
     parser.add_argument("--no-recovery", dest="recovery", action="store_false")
+    parser.add_argument("--no-workloads", dest="workloads", action="store_false", help="converge figures only")
     parser.add_argument("--budget-min", type=float, default=30.0, help="skip further fleet sizes past this")
     parser.add_argument("--keep", action="store_true", help="leave the fleet containers running (debugging)")
     parser.add_argument("--reuse", action="store_true", help="workloads on a fleet left by --keep, no converge")
+    parser.add_argument("--label", default="", help="results file name: <date>-<label> (keeps earlier runs)")
     parser.add_argument("--report", default="", help="only print the table and plot of a results JSON")
     args = parser.parse_args()
 
@@ -649,6 +651,7 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     today = datetime.date.today().isoformat()
+    stem = f"{today}-{args.label}" if args.label else today
     out: dict = {"date": today, "machine": machine(), "args": vars(args), "converge": [], "skipped": []}
     sizes = [int(s) for s in args.sizes.split(",")]
     try:
@@ -666,7 +669,7 @@ def main() -> None:
             try:
                 if not args.reuse:
                     out["converge"].append(converge(size, inv))
-                if index == 0:
+                if index == 0 and args.workloads:
                     try:
                         workloads(size, inv, args, out)
                     except (RuntimeError, subprocess.TimeoutExpired, ValueError, KeyError) as err:
@@ -680,13 +683,13 @@ def main() -> None:
         run(["docker", "rm", "-f", BASELINE], check=False)
         out["machine"]["load_at_end"] = os.getloadavg()
         out["total_min"] = (time.monotonic() - started) / 60
-        (RESULTS / f"{today}.json").write_text(json.dumps(out, indent=2), encoding="utf-8")
+        (RESULTS / f"{stem}.json").write_text(json.dumps(out, indent=2), encoding="utf-8")
     text = table(out)
-    (RESULTS / f"{today}.md").write_text(text + "\n", encoding="utf-8")
-    plot(out, RESULTS / f"{today}.png")
+    (RESULTS / f"{stem}.md").write_text(text + "\n", encoding="utf-8")
+    plot(out, RESULTS / f"{stem}.png")
     print(text)
     print(
-        f"\nTotal {out['total_min']:.1f} min. Results: bench/results/{today}.json, .md, .png; logs in bench/work/logs/"
+        f"\nTotal {out['total_min']:.1f} min. Results: bench/results/{stem}.json, .md, .png; logs in bench/work/logs/"
     )
 
 
