@@ -83,9 +83,14 @@ def fleet_port(size: int) -> int:
 
 
 def make_inventory(size: int) -> Path:
-    """The lab's inventory with `size` workers, its own network and secrets."""
-    inv = WORK / f"fleet{size}"
-    shutil.rmtree(inv, ignore_errors=True)
+    """The lab's inventory with `size` workers, its own network and secrets.
+
+    Only the inventory goes in fleetN/inventory: Ansible reads every other
+    file of an inventory folder as an inventory source (the CA key too).
+    """
+    state = WORK / f"fleet{size}"
+    shutil.rmtree(state, ignore_errors=True)
+    inv = state / "inventory"
     (inv / "group_vars" / "all").mkdir(parents=True)
     hub, workers = fleet_names(size)
     hosts = {
@@ -103,8 +108,14 @@ def make_inventory(size: int) -> Path:
         {
             "lab_network_subnet": f"{subnet}.0/24",
             "fleet_operator_sources": [f"{subnet}.1"],
-            "tls_controller_dir": str(inv / "pki"),
-            "lab_secrets_dir": str(inv / "secrets"),
+            "tls_controller_dir": str(state / "pki"),
+            "lab_secrets_dir": str(state / "secrets"),
+            # Each fleet size builds its own virtualenv once, as a new fleet would.
+            "celery_worker_venv_cache_dir": str(state / "venv-cache"),
+            # The workers share this machine's cores: as many pool processes
+            # in the whole fleet as the baseline has, so that a ratio per
+            # process compares like with like.
+            "celery_worker_concurrency": max(1, (os.cpu_count() or 2) // size),
         }
     )
     (inv / "group_vars/all/main.yml").write_text(yaml.safe_dump(lab_vars, sort_keys=False), encoding="utf-8")
@@ -359,7 +370,7 @@ def workloads(size: int, inv: Path, args, out: dict) -> None:
     hub, workers = fleet_names(size)
     env = fleet_client(size, inv)
     nodes = client_fleet(env, "ping", "--nodes", str(size), "--timeout", "120")["nodes"]
-    worker_cores = int(run(["docker", "exec", workers[0], "nproc"]).stdout.strip()) * size
+    worker_cores = max(1, (os.cpu_count() or 2) // size) * size  # celery_worker_concurrency in make_inventory
     log(f"fleet {size}: {len(nodes)} nodes answer, {worker_cores} pool processes; baseline container")
     start_baseline(WORK / f"fleet{size}" / "client" / "celeryconfig_local.py", args.baseline_concurrency)
 
@@ -376,8 +387,10 @@ def workloads(size: int, inv: Path, args, out: dict) -> None:
     before = {w: proc_stats(w, wk)["cpu_s"] for w in workers} | {"hub": proc_stats(hub, ("rabbitmq",))["cpu_s"]}
     sampler = Sampler({w: (w, wk, "") for w in workers} | {"rabbitmq@hub": (hub, ("rabbitmq",), "")})
     sampler.start()
-    log(f"fleet: {args.tasks} add tasks")
+    log(f"fleet: {args.tasks} add tasks (py-spy on {workers[0]})")
+    spy = WorkerProfile(workers[0], LOGS / "worker-profile.txt")
     results["fleet_add"] = client_fleet(env, "throughput", "--n", str(args.tasks))
+    out["worker_profile"] = spy.finish()
     sampler.stop.set()
     sampler.join()
     mem["load"].update(sampler.peak)
@@ -408,6 +421,11 @@ def workloads(size: int, inv: Path, args, out: dict) -> None:
         "rabbitmq": proc_stats(BASELINE, ("rabbitmq",))["cpu_s"] - base_rmq,
     }
 
+    clients = 2 * (os.cpu_count() or 2)
+    log(f"add tasks from {clients} client processes: fleet, baseline")
+    results["fleet_add_clients"] = client_fleet(env, "throughput", "--n", str(args.tasks), "--clients", str(clients))
+    results["baseline_add_clients"] = client_baseline("throughput", "--n", str(args.tasks), "--clients", str(clients))
+
     log("latency: fleet, baseline")
     results["fleet_latency"] = client_fleet(env, "latency", "--n", str(args.calls))
     results["baseline_latency"] = client_baseline("latency", "--n", str(args.calls))
@@ -429,6 +447,9 @@ def workloads(size: int, inv: Path, args, out: dict) -> None:
         "add_tps": results["fleet_add"]["tasks_per_s"] / results["baseline_add"]["tasks_per_s"],
         "add_tps_per_pool_process": (results["fleet_add"]["tasks_per_s"] / fleet_cores)
         / (results["baseline_add"]["tasks_per_s"] / base_cores),
+        "add_clients_tps": results["fleet_add_clients"]["tasks_per_s"] / results["baseline_add_clients"]["tasks_per_s"],
+        "add_clients_tps_per_pool_process": (results["fleet_add_clients"]["tasks_per_s"] / fleet_cores)
+        / (results["baseline_add_clients"]["tasks_per_s"] / base_cores),
         "wordcount_ips": results["fleet_wordcount"]["items_per_s"] / results["baseline_wordcount"]["items_per_s"],
         "latency_p50": results["fleet_latency"]["p50_ms"] / results["baseline_latency"]["p50_ms"],
         "latency_p99": results["fleet_latency"]["p99_ms"] / results["baseline_latency"]["p99_ms"],
@@ -436,7 +457,7 @@ def workloads(size: int, inv: Path, args, out: dict) -> None:
     out["workloads"] = results
 
     if args.tuning:
-        out["tuning"] = tuning(size, inv, env, args, results["fleet_add"]["tasks_per_s"])
+        out["tuning"] = tuning(inv, env, args, results["fleet_add"]["tasks_per_s"])
 
     if args.recovery:
         log("recovery: kill a worker container with late-acked sleep tasks in flight")
@@ -458,31 +479,99 @@ def workloads(size: int, inv: Path, args, out: dict) -> None:
         run(["docker", "start", workers[-1]], check=False)
 
 
-def tuning(size: int, inv: Path, env: dict, args, default_tps: float) -> list[dict]:
-    """Throughput of add with other worker settings, each against the default."""
-    variants = [
-        ("prefetch 4, early acks", {"celery_worker_prefetch_multiplier": 4, "celery_worker_acks_late": False}),
+def tuning(inv: Path, env: dict, args, default_tps: float) -> list[dict]:
+    """Throughput of add with other settings, each against the defaults, same run.
+
+    Client variants change only the sender; worker variants redeploy the
+    workers with workers.yml (restart through the handler) and go back after.
+    """
+    clients = str(2 * (os.cpu_count() or 2))
+    client_variants = [
+        ("client: publisher confirms off", ["--no-confirm"]),
+        ("client: gzip task compression", ["--compression", "gzip"]),
+        (f"client: {clients} processes, confirms off", ["--clients", clients, "--no-confirm"]),
+    ]
+    prefetch4, early = {"celery_worker_prefetch_multiplier": 4}, {"celery_worker_acks_late": False}
+    worker_variants = [
+        ("workers: prefetch 4 (late acks kept)", prefetch4),
+        ("workers: early acks (prefetch 1)", early),
+        ("workers: prefetch 4 and early acks", prefetch4 | early),
     ]
     rows = []
-    for name, extra in variants:
-        log(f"tuning: {name}")
-        run(
-            ["ansible-playbook", "-i", str(inv), "workers.yml", "-e", json.dumps(extra)],
-            timeout=900,
-            logfile="tuning-deploy.log",
-        )
-        res = client_fleet(env, "throughput", "--n", str(args.tasks))
+
+    def measure(name: str, settings, extra: list[str]) -> None:
+        res = client_fleet(env, "throughput", "--n", str(args.tasks), *extra)
         rows.append(
             {
                 "variant": name,
-                "settings": extra,
+                "settings": settings,
                 "tasks_per_s": res["tasks_per_s"],
                 "ratio_to_default": res["tasks_per_s"] / default_tps,
             }
         )
+        log(f"tuning: {name}: {res['tasks_per_s']:.0f} tasks/s ({res['tasks_per_s'] / default_tps:.2f}x)")
+
+    for name, extra in client_variants:
+        measure(name, " ".join(extra), extra)
+    for name, settings in worker_variants:
+        run(
+            ["ansible-playbook", "-i", str(inv), "workers.yml", "-e", json.dumps(settings)],
+            timeout=900,
+            logfile="tuning-deploy.log",
+        )
+        measure(name, settings, [])
     log("tuning: back to the defaults")
     run(["ansible-playbook", "-i", str(inv), "workers.yml"], timeout=900, logfile="tuning-restore.log")
     return rows
+
+
+class WorkerProfile:
+    """py-spy on a worker container's Celery processes (main and pool), from this machine.
+
+    py-spy reads the processes' memory (ptrace), so it runs on the Docker
+    host, where the containers' processes are visible, not in them.
+    """
+
+    def __init__(self, container: str, path: Path):
+        self.path = path
+        self.proc = None
+        self.error = ""
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        top = run(["docker", "top", container, "-eo", "pid,ppid,args"], check=False).stdout.splitlines()[1:]
+        rows = [line.split(None, 2) for line in top if "celery" in line and "worker" in line]
+        pids = {r[0] for r in rows}
+        main = [r[0] for r in rows if r[1] not in pids]
+        if not Path(spy).exists() or not main:
+            self.error = "py-spy not installed" if main else f"no Celery process in {container}"
+            return
+        self.proc = subprocess.Popen(
+            [spy, "record", "--pid", main[0], "--subprocesses", "--rate", "200", "--format", "raw",
+             "--output", str(path), "--nonblocking"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+
+    def finish(self) -> dict:
+        if self.proc is None:
+            return {"error": self.error}
+        self.proc.send_signal(2)  # SIGINT: py-spy writes what it has
+        try:
+            output, _ = self.proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            output = "py-spy did not stop"
+        if not self.path.exists():
+            return {"error": output.strip()[-300:]}
+        own: dict[str, int] = {}
+        total = 0
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            stack, _, count = line.rpartition(" ")
+            if not count.isdigit():
+                continue
+            leaf = stack.rsplit(";", 1)[-1]
+            own[leaf] = own.get(leaf, 0) + int(count)
+            total += int(count)
+        top = sorted(own.items(), key=lambda item: -item[1])[:10]
+        return {"samples": total, "top_own": [{"function": f, "share": n / total} for f, n in top] if total else []}
 
 
 # --- Report -------------------------------------------------------------------------
@@ -541,6 +630,18 @@ def table(out: dict) -> str:
             f"| {wl['baseline_add']['tasks_per_s']:.0f} | {r['add_tps']:.2f}x |",
             f"| add: tasks/s per pool process | {wl['fleet_add']['tasks_per_s'] / fp:.0f} "
             f"| {wl['baseline_add']['tasks_per_s'] / bp:.0f} | {r['add_tps_per_pool_process']:.2f}x |",
+        ]
+        if "fleet_add_clients" in wl:
+            nc = wl["fleet_add_clients"]["clients"]
+            lines += [
+                f"| {wl['fleet_add']['tasks']} add from {nc} client processes: tasks/s "
+                f"| {wl['fleet_add_clients']['tasks_per_s']:.0f} | {wl['baseline_add_clients']['tasks_per_s']:.0f} "
+                f"| {r['add_clients_tps']:.2f}x |",
+                f"| the same, per pool process | {wl['fleet_add_clients']['tasks_per_s'] / fp:.0f} "
+                f"| {wl['baseline_add_clients']['tasks_per_s'] / bp:.0f} "
+                f"| {r['add_clients_tps_per_pool_process']:.2f}x |",
+            ]
+        lines += [
             f"| map-reduce {wl['fleet_wordcount']['items']} texts: items/s "
             f"| {wl['fleet_wordcount']['items_per_s']:.0f} "
             f"| {wl['baseline_wordcount']['items_per_s']:.0f} | {r['wordcount_ips']:.2f}x |",
@@ -562,10 +663,23 @@ def table(out: dict) -> str:
         cpu = out.get("cpu_during_baseline_add_s", {})
         lines.append("CPU seconds during the baseline add run: " + ", ".join(f"{k} {v}" for k, v in cpu.items()))
         lines.append("")
-    for row in out.get("tuning", []):
-        lines.append(
-            f"Tuning, {row['variant']}: {row['tasks_per_s']:.0f} tasks/s, {row['ratio_to_default']:.2f}x the defaults"
-        )
+    if out.get("tuning"):
+        lines += ["| 10,000 add on the fleet, one setting changed | tasks/s | ratio to the defaults |", "|---|---|---|"]
+        for row in out["tuning"]:
+            lines.append(f"| {row['variant']} | {row['tasks_per_s']:.0f} | {row['ratio_to_default']:.2f}x |")
+        lines.append("")
+    spy = out.get("worker_profile")
+    if spy and spy.get("top_own"):
+        lines.append(f"Where a worker's CPU goes (py-spy, {spy['samples']} samples of its Celery processes, own time):")
+        lines += [f"  {t['share'] * 100:5.1f} %  {t['function']}" for t in spy["top_own"]]
+        lines.append("")
+    elif spy:
+        lines.append(f"Worker profile not measured: {spy.get('error')}")
+    prof = out.get("client_profile", {}).get("profile_top_tottime")
+    if prof:
+        lines.append("Where the client's time goes (cProfile, own time):")
+        lines += [f"  {t['tottime_s']:6.2f} s  {t['function']}" for t in prof[:6]]
+        lines.append("")
     if out.get("recovery"):
         rec = out["recovery"]
         lines.append(
@@ -661,7 +775,7 @@ def main() -> None:
                 out["skipped"].append(f"converge with {size} workers (budget: {elapsed_min:.0f} min used)")
                 continue
             if args.reuse:
-                inv = WORK / f"fleet{size}"
+                inv = WORK / f"fleet{size}" / "inventory"
             else:
                 remove_fleet(size)
                 log(f"fleet {size}: start {size + 1} containers")

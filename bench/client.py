@@ -5,7 +5,7 @@ inside the single-host baseline container), with ``proj`` and a
 ``celeryconfig_local`` module on PYTHONPATH. Prints one JSON object.
 
     python client.py ping --nodes 2
-    python client.py throughput --n 10000 [--profile FILE]
+    python client.py throughput --n 10000 [--clients 4] [--no-confirm] [--compression gzip] [--profile FILE]
     python client.py wordcount --n 10000
     python client.py latency --n 500
     python client.py recovery --n 4 --seconds 10 --kill-after 3 --kill "docker kill X"
@@ -15,6 +15,7 @@ import argparse
 import cProfile
 import io
 import json
+import multiprocessing
 import pstats
 import shlex
 import statistics
@@ -47,22 +48,46 @@ def _ping(nodes: int, timeout: float) -> dict:
     raise SystemExit(f"only {len(answered)} of {nodes} worker nodes answered within {timeout}s")
 
 
-def _throughput(n: int) -> dict:
-    """Send n add tasks, then collect every result; check the sums."""
+def _client_settings(confirm: bool, compression: str) -> None:
+    """Client-side variants of the operator's settings (the workers are unchanged)."""
+    if not confirm:
+        app.conf.broker_transport_options = {**app.conf.broker_transport_options, "confirm_publish": False}
+    if compression:
+        app.conf.task_compression = compression
+
+
+def _send_and_collect(first: int, count: int, confirm: bool = True, compression: str = "") -> float:
+    """Send add(i, i) for i in [first, first + count), collect and check; client CPU seconds."""
+    _client_settings(confirm, compression)
     cpu = time.process_time()
-    start = time.perf_counter()
-    results = [add.apply_async((i, i)) for i in range(n)]
-    sent = time.perf_counter()
+    results = [add.apply_async((i, i)) for i in range(first, first + count)]
     values = ResultSet(results).get(timeout=900)
-    done = time.perf_counter()
-    if values != [2 * i for i in range(n)]:
+    if values != [2 * i for i in range(first, first + count)]:
         raise SystemExit("throughput: wrong or missing results")
+    return time.process_time() - cpu
+
+
+def _throughput(n: int, clients: int = 1, confirm: bool = True, compression: str = "") -> dict:
+    """Send n add tasks from `clients` processes, then collect every result."""
+    start = time.perf_counter()
+    if clients == 1:
+        cpu = _send_and_collect(0, n, confirm, compression)
+    else:
+        # spawn: each process opens its own broker connection and reply queue.
+        chunk = -(-n // clients)
+        parts = [(k * chunk, min(chunk, n - k * chunk), confirm, compression) for k in range(clients)]
+        with multiprocessing.get_context("spawn").Pool(clients) as pool:
+            start = time.perf_counter()  # after the processes started
+            cpu = sum(pool.starmap(_send_and_collect, parts))
+    done = time.perf_counter()
     return {
         "tasks": n,
-        "send_s": sent - start,
+        "clients": clients,
+        "confirm_publish": confirm,
+        "compression": compression or None,
         "total_s": done - start,
         "tasks_per_s": n / (done - start),
-        "client_cpu_s": time.process_time() - cpu,
+        "client_cpu_s": cpu,
     }
 
 
@@ -148,13 +173,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--kill-after", type=float, default=3.0)
     parser.add_argument("--profile", default="")
+    parser.add_argument("--clients", type=int, default=1, help="client processes (throughput)")
+    parser.add_argument("--no-confirm", dest="confirm", action="store_false", help="publisher confirms off")
+    parser.add_argument("--compression", default="", help="task_compression on the client, e.g. gzip")
     parser.add_argument("--kill", default="", help="the command that kills a worker (recovery)")
     args = parser.parse_args()
 
     if args.mode == "ping":
         result = _ping(args.nodes, args.timeout)
     elif args.mode == "throughput":
-        result = _profiled(_throughput, args.profile, args.n) if args.profile else _throughput(args.n)
+        variant = (args.n, args.clients, args.confirm, args.compression)
+        result = _profiled(_throughput, args.profile, *variant) if args.profile else _throughput(*variant)
     elif args.mode == "wordcount":
         result = _wordcount(args.n)
     elif args.mode == "latency":
