@@ -490,6 +490,7 @@ def tuning(inv: Path, env: dict, args, default_tps: float) -> list[dict]:
         ("client: publisher confirms off", ["--no-confirm"]),
         ("client: gzip task compression", ["--compression", "gzip"]),
         (f"client: {clients} processes, confirms off", ["--clients", clients, "--no-confirm"]),
+        ("client: chunks of 100 adds per message", ["--chunk", "100"]),
     ]
     prefetch4, early = {"celery_worker_prefetch_multiplier": 4}, {"celery_worker_acks_late": False}
     worker_variants = [
@@ -544,8 +545,10 @@ class WorkerProfile:
         if not Path(spy).exists() or not main:
             self.error = "py-spy not installed" if main else f"no Celery process in {container}"
             return
+        # --gil: only samples that hold the GIL, i.e. Python at work, not
+        # the processes waiting on the broker or their pool pipes.
         self.proc = subprocess.Popen(
-            [spy, "record", "--pid", main[0], "--subprocesses", "--rate", "200", "--format", "raw",
+            [spy, "record", "--pid", main[0], "--subprocesses", "--gil", "--rate", "200", "--format", "raw",
              "--output", str(path), "--nonblocking"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
@@ -664,13 +667,17 @@ def table(out: dict) -> str:
         lines.append("CPU seconds during the baseline add run: " + ", ".join(f"{k} {v}" for k, v in cpu.items()))
         lines.append("")
     if out.get("tuning"):
-        lines += ["| 10,000 add on the fleet, one setting changed | tasks/s | ratio to the defaults |", "|---|---|---|"]
+        n = out["workloads"]["fleet_add"]["tasks"]
+        lines += [f"| {n} add on the fleet, one setting changed | tasks/s | ratio to the defaults |", "|---|---|---|"]
         for row in out["tuning"]:
             lines.append(f"| {row['variant']} | {row['tasks_per_s']:.0f} | {row['ratio_to_default']:.2f}x |")
         lines.append("")
     spy = out.get("worker_profile")
     if spy and spy.get("top_own"):
-        lines.append(f"Where a worker's CPU goes (py-spy, {spy['samples']} samples of its Celery processes, own time):")
+        lines.append(
+            f"Where a worker's Python time goes (py-spy --gil, {spy['samples']} samples of its Celery processes, "
+            "own time):"
+        )
         lines += [f"  {t['share'] * 100:5.1f} %  {t['function']}" for t in spy["top_own"]]
         lines.append("")
     elif spy:

@@ -5,7 +5,8 @@ inside the single-host baseline container), with ``proj`` and a
 ``celeryconfig_local`` module on PYTHONPATH. Prints one JSON object.
 
     python client.py ping --nodes 2
-    python client.py throughput --n 10000 [--clients 4] [--no-confirm] [--compression gzip] [--profile FILE]
+    python client.py throughput --n 10000 [--clients 4] [--no-confirm] [--compression gzip] [--chunk 100]
+                                        [--profile FILE]
     python client.py wordcount --n 10000
     python client.py latency --n 500
     python client.py recovery --n 4 --seconds 10 --kill-after 3 --kill "docker kill X"
@@ -56,35 +57,48 @@ def _client_settings(confirm: bool, compression: str) -> None:
         app.conf.task_compression = compression
 
 
-def _send_and_collect(first: int, count: int, confirm: bool = True, compression: str = "") -> float:
-    """Send add(i, i) for i in [first, first + count), collect and check; client CPU seconds."""
+def _send_and_collect(first: int, count: int, confirm: bool = True, compression: str = "", chunk: int = 1) -> tuple:
+    """Send add(i, i) for i in [first, first + count), collect and check.
+
+    chunk > 1 sends Celery chunks: one message (and one task) per `chunk`
+    adds. Returns the client's CPU seconds and the wall-clock start and end.
+    """
     _client_settings(confirm, compression)
     cpu = time.process_time()
-    results = [add.apply_async((i, i)) for i in range(first, first + count)]
-    values = ResultSet(results).get(timeout=900)
+    start = time.time()
+    if chunk > 1:
+        pairs = [(i, i) for i in range(first, first + count)]
+        values = [v for part in add.chunks(pairs, chunk).apply_async().get(timeout=900) for v in part]
+    else:
+        results = [add.apply_async((i, i)) for i in range(first, first + count)]
+        values = ResultSet(results).get(timeout=900)
     if values != [2 * i for i in range(first, first + count)]:
         raise SystemExit("throughput: wrong or missing results")
-    return time.process_time() - cpu
+    return time.process_time() - cpu, start, time.time()
 
 
-def _throughput(n: int, clients: int = 1, confirm: bool = True, compression: str = "") -> dict:
-    """Send n add tasks from `clients` processes, then collect every result."""
-    start = time.perf_counter()
+def _throughput(n: int, clients: int = 1, confirm: bool = True, compression: str = "", chunk: int = 1) -> dict:
+    """Send n add tasks from `clients` processes, then collect every result.
+
+    The time runs from the first send to the last result, without the
+    processes' start.
+    """
     if clients == 1:
-        cpu = _send_and_collect(0, n, confirm, compression)
+        parts = [_send_and_collect(0, n, confirm, compression, chunk)]
     else:
         # spawn: each process opens its own broker connection and reply queue.
-        chunk = -(-n // clients)
-        parts = [(k * chunk, min(chunk, n - k * chunk), confirm, compression) for k in range(clients)]
+        share = -(-n // clients)
+        args = [(k * share, min(share, n - k * share), confirm, compression, chunk) for k in range(clients)]
         with multiprocessing.get_context("spawn").Pool(clients) as pool:
-            start = time.perf_counter()  # after the processes started
-            cpu = sum(pool.starmap(_send_and_collect, parts))
-    done = time.perf_counter()
+            parts = pool.starmap(_send_and_collect, args)
+    cpu = sum(p[0] for p in parts)
+    start, done = min(p[1] for p in parts), max(p[2] for p in parts)
     return {
         "tasks": n,
         "clients": clients,
         "confirm_publish": confirm,
         "compression": compression or None,
+        "chunk": chunk,
         "total_s": done - start,
         "tasks_per_s": n / (done - start),
         "client_cpu_s": cpu,
@@ -176,13 +190,14 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=1, help="client processes (throughput)")
     parser.add_argument("--no-confirm", dest="confirm", action="store_false", help="publisher confirms off")
     parser.add_argument("--compression", default="", help="task_compression on the client, e.g. gzip")
+    parser.add_argument("--chunk", type=int, default=1, help="adds per message (Celery chunks)")
     parser.add_argument("--kill", default="", help="the command that kills a worker (recovery)")
     args = parser.parse_args()
 
     if args.mode == "ping":
         result = _ping(args.nodes, args.timeout)
     elif args.mode == "throughput":
-        variant = (args.n, args.clients, args.confirm, args.compression)
+        variant = (args.n, args.clients, args.confirm, args.compression, args.chunk)
         result = _profiled(_throughput, args.profile, *variant) if args.profile else _throughput(*variant)
     elif args.mode == "wordcount":
         result = _wordcount(args.n)
