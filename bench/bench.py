@@ -613,7 +613,7 @@ def table(out: dict) -> str:
         for key, label in (
             ("fresh", "first site.yml"),
             ("reconverge", "site.yml, nothing to change"),
-            ("restart", "workers.yml --tags restart (rolling, 1 host/batch)"),
+            ("restart", "workers.yml --tags restart (rolling, 25% a batch)"),
         ):
             cells = []
             for c in conv:
