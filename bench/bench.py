@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -147,20 +148,57 @@ def remove_fleet(size: int) -> None:
     run(["docker", "network", "rm", f"bench-fleet{size}"], check=False, timeout=60)
 
 
-def timed_playbook(name: str, args: list[str], timeout: float = 1500) -> dict:
-    """Wall time of one ansible-playbook run and profile_tasks' slowest tasks."""
+def container_cpu_s(containers: list[str]) -> float | None:
+    """CPU seconds the containers have used so far (their cgroups, v1 or v2)."""
+    total = 0.0
+    for name in containers:
+        cid = run(["docker", "inspect", "-f", "{{.Id}}", name], check=False).stdout.strip()
+        v1 = Path(f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage")
+        v2 = [
+            Path(f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat"),
+            Path(f"/sys/fs/cgroup/docker/{cid}/cpu.stat"),
+        ]
+        if cid and v1.exists():
+            total += int(v1.read_text(encoding="utf-8")) / 1e9
+            continue
+        stat = next((p for p in v2 if cid and p.exists()), None)
+        if stat is None:
+            return None
+        usage = dict(line.split() for line in stat.read_text(encoding="utf-8").splitlines())
+        total += int(usage["usage_usec"]) / 1e6
+    return total
+
+
+def timed_playbook(name: str, args: list[str], timeout: float = 1500, containers: list[str] | None = None) -> dict:
+    """Wall time of one ansible-playbook run, the CPU it took, profile_tasks' slowest tasks.
+
+    CPU: the controller's (ansible-playbook, its forks and the docker CLI,
+    from getrusage of this process's children) and the fleet's containers'.
+    On a machine whose cores the containers share, wall time cannot be less
+    than the sum over the number of cores.
+    """
     env = {
         "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
         "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "10",
     }
+    fleet_before = container_cpu_s(containers or [])
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = run(["ansible-playbook", *args], timeout=timeout, env=env, logfile=f"{name}.log")
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    fleet_after = container_cpu_s(containers or [])
     recap = proc.stdout.split("PLAY RECAP", 1)[-1]
     changed = sum(int(c) for c in re.findall(r"changed=(\d+)", recap))
-    return {"wall_s": seconds, "changed": changed, "slowest": slowest_tasks(recap)}
+    return {
+        "wall_s": seconds,
+        "changed": changed,
+        "slowest": slowest_tasks(recap),
+        "controller_cpu_s": (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime),
+        "fleet_cpu_s": None if fleet_before is None or fleet_after is None else fleet_after - fleet_before,
+    }
 
 
 def slowest_tasks(recap: str) -> list[dict]:
@@ -175,12 +213,16 @@ def slowest_tasks(recap: str) -> list[dict]:
 
 def converge(size: int, inv: Path) -> dict:
     result = {"workers": size}
+    hub, workers = fleet_names(size)
+    fleet = [hub, *workers]
     log(f"fleet {size}: first site.yml on fresh containers")
-    result["fresh"] = timed_playbook(f"fleet{size}-site-fresh", ["-i", str(inv), "site.yml"])
+    result["fresh"] = timed_playbook(f"fleet{size}-site-fresh", ["-i", str(inv), "site.yml"], containers=fleet)
     log(f"fleet {size}: fresh {result['fresh']['wall_s']:.0f}s; re-converge")
-    result["reconverge"] = timed_playbook(f"fleet{size}-site-again", ["-i", str(inv), "site.yml"])
+    result["reconverge"] = timed_playbook(f"fleet{size}-site-again", ["-i", str(inv), "site.yml"], containers=fleet)
     log(f"fleet {size}: re-converge {result['reconverge']['wall_s']:.0f}s; workers.yml --tags restart")
-    result["restart"] = timed_playbook(f"fleet{size}-restart", ["-i", str(inv), "workers.yml", "--tags", "restart"])
+    result["restart"] = timed_playbook(
+        f"fleet{size}-restart", ["-i", str(inv), "workers.yml", "--tags", "restart"], containers=fleet
+    )
     log(f"fleet {size}: rolling restart {result['restart']['wall_s']:.0f}s")
     return result
 
@@ -497,6 +539,7 @@ def tuning(inv: Path, env: dict, args, default_tps: float) -> list[dict]:
         ("workers: prefetch 4 (late acks kept)", prefetch4),
         ("workers: early acks (prefetch 1)", early),
         ("workers: prefetch 4 and early acks", prefetch4 | early),
+        ("workers: publisher confirms off", {"celery_worker_confirm_publish": False}),
     ]
     rows = []
 
@@ -620,6 +663,16 @@ def table(out: dict) -> str:
                 ratio = c[key]["wall_s"] / base[key]["wall_s"]
                 cells.append(f"{c[key]['wall_s']:.0f} s ({ratio:.2f}x)")
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        if all(c["fresh"].get("fleet_cpu_s") is not None for c in conv):
+            cells = [
+                f"{c['fresh']['controller_cpu_s'] + c['fresh']['fleet_cpu_s']:.0f} s "
+                f"({c['fresh']['controller_cpu_s']:.0f} + {c['fresh']['fleet_cpu_s']:.0f})"
+                for c in conv
+            ]
+            lines.append("| CPU of the first site.yml (controller + containers) | " + " | ".join(cells) + " |")
+            cores = out["machine"]["cores"]
+            cells = [f"{(c['fresh']['controller_cpu_s'] + c['fresh']['fleet_cpu_s']) / cores:.0f} s" for c in conv]
+            lines.append(f"| the same over {cores} cores: the least wall time here | " + " | ".join(cells) + " |")
         lines.append("")
     wl = out.get("workloads")
     if wl:
