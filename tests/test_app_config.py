@@ -32,6 +32,7 @@ BASE = {
     "celery_worker_ca_file": "/etc/celery-fleet/tls/ca.pem",
     "celery_worker_acks_late": True,
     "celery_worker_prefetch_multiplier": 1,
+    "celery_worker_confirm_publish": True,
     "celery_worker_mongodb_host": "hub.example.org",
     "celery_worker_mongodb_port": 27017,
     "celery_worker_mongodb_user": "celery",
@@ -87,6 +88,10 @@ def test_reliability_settings():
     assert settings["worker_cancel_long_running_tasks_on_connection_loss"] is True
     assert settings["broker_heartbeat"] == 60
     assert settings["accept_content"] == ["json"]
+
+
+def test_publisher_confirms_can_be_turned_off():
+    assert render(celery_worker_confirm_publish=False)["broker_transport_options"] == {"confirm_publish": False}
 
 
 def test_mongodb_backend_uses_tls_and_auth_source():
