@@ -429,10 +429,8 @@ def workloads(size: int, inv: Path, args, out: dict) -> None:
     before = {w: proc_stats(w, wk)["cpu_s"] for w in workers} | {"hub": proc_stats(hub, ("rabbitmq",))["cpu_s"]}
     sampler = Sampler({w: (w, wk, "") for w in workers} | {"rabbitmq@hub": (hub, ("rabbitmq",), "")})
     sampler.start()
-    log(f"fleet: {args.tasks} add tasks (py-spy on {workers[0]})")
-    spy = WorkerProfile(workers[0], LOGS / "worker-profile.txt")
+    log(f"fleet: {args.tasks} add tasks")
     results["fleet_add"] = client_fleet(env, "throughput", "--n", str(args.tasks))
-    out["worker_profile"] = spy.finish()
     sampler.stop.set()
     sampler.join()
     mem["load"].update(sampler.peak)
@@ -475,10 +473,13 @@ def workloads(size: int, inv: Path, args, out: dict) -> None:
     results["fleet_wordcount"] = client_fleet(env, "wordcount", "--n", str(args.tasks))
     results["baseline_wordcount"] = client_baseline("wordcount", "--n", str(args.tasks))
 
-    log("client profile (cProfile) of a fleet add run")
+    # Profiled apart: the profilers' own cost stays out of the figures above.
+    log(f"profiles of a fleet add run: client (cProfile), {workers[0]} (py-spy)")
+    spy = WorkerProfile(workers[0], LOGS / "worker-profile.txt")
     prof = client_fleet(
         env, "throughput", "--n", str(args.profile_tasks), "--profile", str(LOGS / "client-profile.txt")
     )
+    out["worker_profile"] = spy.finish()
     out["client_profile"] = prof
 
     fleet_cores = worker_cores
@@ -499,7 +500,7 @@ def workloads(size: int, inv: Path, args, out: dict) -> None:
     out["workloads"] = results
 
     if args.tuning:
-        out["tuning"] = tuning(inv, env, args, results["fleet_add"]["tasks_per_s"])
+        out["tuning"] = tuning(inv, env, args)
 
     if args.recovery:
         log("recovery: kill a worker container with late-acked sleep tasks in flight")
@@ -521,8 +522,11 @@ def workloads(size: int, inv: Path, args, out: dict) -> None:
         run(["docker", "start", workers[-1]], check=False)
 
 
-def tuning(inv: Path, env: dict, args, default_tps: float) -> list[dict]:
+def tuning(inv: Path, env: dict, args) -> list[dict]:
     """Throughput of add with other settings, each against the defaults, same run.
+
+    The defaults are measured again first, in the same conditions as the
+    variants (no memory sampler, no profiler).
 
     Client variants change only the sender; worker variants redeploy the
     workers with workers.yml (restart through the handler) and go back after.
@@ -542,6 +546,11 @@ def tuning(inv: Path, env: dict, args, default_tps: float) -> list[dict]:
         ("workers: publisher confirms off", {"celery_worker_confirm_publish": False}),
     ]
     rows = []
+    default_tps = client_fleet(env, "throughput", "--n", str(args.tasks))["tasks_per_s"]
+    log(f"tuning: defaults: {default_tps:.0f} tasks/s")
+    rows.append(
+        {"variant": "defaults (measured again)", "settings": {}, "tasks_per_s": default_tps, "ratio_to_default": 1.0}
+    )
 
     def measure(name: str, settings, extra: list[str]) -> None:
         res = client_fleet(env, "throughput", "--n", str(args.tasks), *extra)
@@ -797,7 +806,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="2,4,8", help="worker counts to converge (the first runs the workloads)")
     parser.add_argument("--tasks", type=int, default=10000, help="add tasks and map-reduce texts")
     parser.add_argument("--calls", type=int, default=500, help="latency round trips")
-    parser.add_argument("--profile-tasks", type=int, default=2000, help="add tasks of the profiled run")
+    parser.add_argument("--profile-tasks", type=int, default=5000, help="add tasks of the profiled run")
     parser.add_argument("--baseline-concurrency", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--no-tuning", dest="tuning", action="store_false")
     parser.add_argument("--no-recovery", dest="recovery", action="store_false")
