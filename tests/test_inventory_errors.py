@@ -127,3 +127,18 @@ def test_an_unreachable_host_stops_the_run_quickly_and_is_named(tmp_path, playbo
     assert len(failed_tasks(result)) == len(hosts), result.stdout
     assert "PLAY [Set up the hub]" not in result.stdout
     assert elapsed < 60, f"took {elapsed:.0f} s"
+
+
+def test_the_controller_without_the_hub_ca_gets_one_message(tmp_path):
+    """controller.yml before site.yml: the CA certificate is not there yet."""
+    pki = tmp_path / "pki"
+    pki.mkdir()
+    inventory = make_inventory(tmp_path, FLEET, FLEET_VARS + f"tls_controller_dir: {pki}\n")
+    result = run("-i", str(inventory), "controller.yml")
+    assert result.returncode != 0
+    fatal = failed_tasks(result)
+    assert len(fatal) == 1, result.stdout[-2000:]
+    assert "tls_controller_ca_file" in result.stdout and f"{pki}/ca.pem" in result.stdout
+    assert "run site.yml first" in result.stdout
+    # Stopped before anything was written.
+    assert "Render the controller's Celery settings" not in result.stdout
