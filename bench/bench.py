@@ -83,6 +83,11 @@ def fleet_port(size: int) -> int:
     return 25600 + size
 
 
+def pool_processes_per_worker(size: int) -> int:
+    """The fleet's workers share this machine's cores: as many pool processes in all as the baseline has."""
+    return max(1, (os.cpu_count() or 2) // size)
+
+
 def make_inventory(size: int) -> Path:
     """The lab's inventory with `size` workers, its own network and secrets.
 
@@ -116,7 +121,7 @@ def make_inventory(size: int) -> Path:
             # The workers share this machine's cores: as many pool processes
             # in the whole fleet as the baseline has, so that a ratio per
             # process compares like with like.
-            "celery_worker_concurrency": max(1, (os.cpu_count() or 2) // size),
+            "celery_worker_concurrency": pool_processes_per_worker(size),
         }
     )
     (inv / "group_vars/all/main.yml").write_text(yaml.safe_dump(lab_vars, sort_keys=False), encoding="utf-8")
@@ -412,7 +417,7 @@ def workloads(size: int, inv: Path, args, out: dict) -> None:
     hub, workers = fleet_names(size)
     env = fleet_client(size, inv)
     nodes = client_fleet(env, "ping", "--nodes", str(size), "--timeout", "120")["nodes"]
-    worker_cores = max(1, (os.cpu_count() or 2) // size) * size  # celery_worker_concurrency in make_inventory
+    worker_cores = pool_processes_per_worker(size) * size
     log(f"fleet {size}: {len(nodes)} nodes answer, {worker_cores} pool processes; baseline container")
     start_baseline(WORK / f"fleet{size}" / "client" / "celeryconfig_local.py", args.baseline_concurrency)
 
