@@ -6,24 +6,19 @@ cd "$(dirname "$0")/.."
 
 log() { printf '==> %s\n' "$*"; }
 die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/apt.sh
+. scripts/apt.sh
 
-apt_install() {
-  [ "$(id -u)" = 0 ] || die "installing $* needs root (run as root or install it yourself)"
-  command -v apt-get >/dev/null || die "no apt-get here: install $* by hand (Debian/Ubuntu are supported)"
-  if [ ! -f /var/lib/apt/periodic/celery-fleet-updated ]; then
-    apt-get update -qq
-    mkdir -p /var/lib/apt/periodic && touch /var/lib/apt/periodic/celery-fleet-updated
-  fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+recipe=$(sha256sum <molecule/_platform/image.sh | cut -c1-16)
+images=("bookworm celery-fleet/debian:12" "trixie celery-fleet/debian:13")
+
+image_is_current() {  # image_is_current TAG: built from this recipe
+  [ "$(docker image inspect -f '{{ index .Config.Labels "org.celery-fleet.recipe" }}' "$1" 2>/dev/null)" = "$recipe" ]
 }
 
 ensure_docker() {
   if docker info >/dev/null 2>&1; then return; fi
-  if ! command -v dockerd >/dev/null; then
-    log "Installing Debian's Docker engine (docker.io)"
-    apt_install docker.io
-  fi
-  if docker info >/dev/null 2>&1; then return; fi
+  command -v dockerd >/dev/null || die "dockerd is not installed (install docker.io)"
   if [ -d /run/systemd/system ] && systemctl start docker 2>/dev/null; then
     :
   else
@@ -39,26 +34,41 @@ ensure_docker() {
   die "the Docker engine does not answer; see /var/log/celery-fleet-dockerd.log"
 }
 
-ensure_image() {
-  local suite=$1 tag=$2 want have
-  want=$(cat molecule/_platform/image.sh | sha256sum | cut -c1-16)
-  have=$(docker image inspect -f '{{ index .Config.Labels "org.celery-fleet.recipe" }}' "$tag" 2>/dev/null || true)
-  if [ "$have" = "$want" ]; then
-    log "Image $tag is up to date"
+ensure_image() {  # ensure_image SUITE TAG
+  if image_is_current "$2"; then
+    log "Image $2 is up to date"
     return
   fi
-  command -v debootstrap >/dev/null || apt_install debootstrap
-  log "Building image $tag from Debian $suite"
-  molecule/_platform/image.sh "$suite" "$tag" "$want"
+  log "Building image $2 from Debian $1"
+  molecule/_platform/image.sh "$1" "$2" "$recipe"
 }
 
+# Everything this machine needs from apt, in one apt-get call, before anything
+# runs in parallel: the Docker engine when there is none, and debootstrap
+# when an image has to be built (always so without an engine).
+needed=()
+if ! docker info >/dev/null 2>&1 && ! command -v dockerd >/dev/null; then
+  log "Installing Debian's Docker engine (docker.io)"
+  needed+=(docker.io debootstrap)
+fi
+apt_install "${needed[@]}"
 ensure_docker
-# Build both images at once: each is mostly waiting on the mirror.
-ensure_image bookworm celery-fleet/debian:12 > >(sed 's/^/[debian:12] /') 2>&1 &
-b12=$!
-ensure_image trixie celery-fleet/debian:13 > >(sed 's/^/[debian:13] /') 2>&1 &
-b13=$!
-wait $b12 || die "building celery-fleet/debian:12 failed"
-wait $b13 || die "building celery-fleet/debian:13 failed"
+stale=()
+for image in "${images[@]}"; do
+  image_is_current "${image#* }" || stale+=("${image#* }")
+done
+[ ${#stale[@]} -eq 0 ] || apt_install debootstrap
+
+# Build the images at once: each is mostly waiting on the mirror, and neither
+# build touches this machine's apt.
+pids=()
+for image in "${images[@]}"; do
+  read -r suite tag <<<"$image"
+  ensure_image "$suite" "$tag" > >(sed "s/^/[${tag#*/}] /") 2>&1 &
+  pids+=("$!:$tag")
+done
+for entry in "${pids[@]}"; do
+  wait "${entry%%:*}" || die "building ${entry#*:} failed (its output is above, prefixed [${entry#*/}])"
+done
 # Drop the images a recipe change replaced.
 docker image prune -f --filter label=org.celery-fleet.recipe >/dev/null

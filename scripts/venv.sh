@@ -12,7 +12,9 @@ if [ ! -x "$venv/bin/python" ]; then
   echo "==> Creating the virtualenv in $venv"
   if ! python3 -m venv "$venv" 2>/dev/null; then
     echo "==> python3-venv is missing: installing it"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+    # shellcheck source=scripts/apt.sh
+    . scripts/apt.sh
+    apt_install python3-venv
     python3 -m venv "$venv"
   fi
 fi
