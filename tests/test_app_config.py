@@ -111,10 +111,17 @@ def test_mongodb_backend_uses_tls_and_auth_source():
     assert settings["result_expires"] == 3600
 
 
+def test_mongodb_backend_has_no_extended_results():
+    """With result_extended, a chord whose header task fails raises KeyError('name') on the
+    MongoDB backend instead of ChordError (celery#8877, still so in 5.6.3)."""
+    assert "result_extended" not in render(celery_worker_result_backend="mongodb")
+
+
 def test_rpc_backend():
     settings = render(celery_worker_result_backend="rpc")
     assert settings["result_backend"] == "rpc://"
     assert "mongodb_backend_settings" not in settings
+    assert settings["result_extended"] is True
 
 
 def test_no_backend_ignores_results():
