@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 import jinja2
 import pytest
 from ansible.plugins.filter.core import FilterModule
+from ansible.plugins.test.core import TestModule as AnsibleTests
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "roles/celery_worker/templates/celeryconfig.py.j2"
@@ -40,12 +41,15 @@ BASE = {
     "celery_worker_mongodb_database": "results",
     "celery_worker_result_expires": 3600,
     "celery_worker_result_backend": "rpc",
+    "celery_worker_task_soft_time_limit": 600,
+    "celery_worker_task_kill_grace": 30,
 }
 
 
 def render(**overrides) -> dict:
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True)
     env.filters.update(FilterModule().filters())
+    env.tests.update(AnsibleTests().tests())
     source = env.from_string(TEMPLATE.read_text()).render(**{**BASE, **overrides})
     settings: dict = {}
     exec(compile(source, "celeryconfig.py", "exec"), settings)
@@ -88,6 +92,20 @@ def test_reliability_settings():
     assert settings["worker_cancel_long_running_tasks_on_connection_loss"] is True
     assert settings["broker_heartbeat"] == 60
     assert settings["accept_content"] == ["json"]
+
+
+def test_a_long_task_is_stopped_by_celery_and_a_channel_error_is_retried():
+    """The soft limit is the fleet's longest task; the kill follows after the grace."""
+    settings = render()
+    assert (settings["task_soft_time_limit"], settings["task_time_limit"]) == (600, 630)
+    assert settings["broker_channel_error_retry"] is True
+
+
+def test_control_and_event_queues_are_exclusive():
+    """RabbitMQ 4.3 refuses transient queues that are not exclusive."""
+    settings = render()
+    assert settings["control_queue_exclusive"] is True
+    assert settings["event_queue_exclusive"] is True
 
 
 def test_publisher_confirms_can_be_turned_off():

@@ -54,7 +54,7 @@ def cached_facts(distribution: str, version: str) -> str:
     return json.dumps({"__payload__": json.dumps(facts)})
 
 
-def run(tmp_path: Path, extra: str = "", distribution: tuple[str, str] = ("Debian", "12.8")):
+def run(tmp_path: Path, extra: str = "", distribution: tuple[str, str] = ("Debian", "12.8"), playbook: str = ""):
     (tmp_path / "hosts.yml").write_text(INVENTORY.format(extra=extra))
     (tmp_path / "play.yml").write_text(PLAYBOOK)
     cache = tmp_path / "facts"
@@ -66,7 +66,7 @@ def run(tmp_path: Path, extra: str = "", distribution: tuple[str, str] = ("Debia
     return ansible_playbook(
         "-i",
         str(tmp_path / "hosts.yml"),
-        str(tmp_path / "play.yml"),
+        playbook or str(tmp_path / "play.yml"),
         ANSIBLE_ROLES_PATH=str(ROOT / "roles"),
         ANSIBLE_CACHE_PLUGIN="ansible.builtin.jsonfile",
         ANSIBLE_CACHE_PLUGIN_CONNECTION=str(cache),
@@ -110,3 +110,10 @@ def test_an_undocumented_setting_is_named(tmp_path):
 def test_an_unknown_version_is_named(tmp_path):
     result = run(tmp_path, '    mongodb_version: "6.0"\n')
     assert_refused(result, "mongodb_version")
+
+
+def test_site_refuses_a_hub_mongodb_does_not_support_before_any_host_changes(tmp_path):
+    result = run(tmp_path, "    fleet_network_profile: public\n", distribution=("Debian", "13.1"), playbook="site.yml")
+    assert_refused(result, "mongodb_version", "Debian 13.1", "Debian 12 (bookworm)")
+    # Stopped there: no host's base (common) was started.
+    assert "PLAY [Set up every host]" not in result.stdout and "TASK [common" not in result.stdout

@@ -74,3 +74,14 @@ def test_a_firewall_source_that_is_not_an_address_is_named(tmp_path):
     assert "common_firewall_ssh_sources" in result.stdout
     assert "my-laptop.example" in result.stdout
     assert "UNREACHABLE" not in result.stdout
+
+
+def test_a_staging_acme_ca_without_its_root_is_refused_naming_both(tmp_path):
+    staging = FLEET_VARS + (
+        "    tls_mode: acme\n    tls_acme_server: letsencrypt_test\n"
+        "    tls_acme_domain: hub.example.org\n    tls_acme_email: ops@example.org\n"
+    )
+    result = run("site.yml", write_inventory(tmp_path, HOSTS.format(extra=staging, hub="hub1:")))
+    assert result.returncode != 0
+    assert "tls_acme_server is letsencrypt_test" in result.stdout and "tls_acme_client_ca_file" in result.stdout
+    assert "UNREACHABLE" not in result.stdout
