@@ -103,3 +103,10 @@ def test_the_app_user_may_read_and_write_its_own_database_only(tmp_path, databas
     rendered(tmp_path, mongodb_app_database=database)
     roles = json.loads((tmp_path / "app-roles.json").read_text())
     assert roles == [{"role": "readWrite", "db": database}]
+
+
+def test_mongod_offers_the_brokers_tls12_suites_only(tmp_path):
+    conf = rendered(tmp_path)
+    broker = yaml.safe_load((ROOT / "roles/rabbitmq/defaults/main.yml").read_text())["rabbitmq_tls_ciphers"]
+    tls12 = [suite for suite in broker if not suite.startswith("TLS_")]
+    assert conf["setParameter"]["opensslCipherConfig"] == ":".join(tls12)
