@@ -110,3 +110,13 @@ def test_mongod_offers_the_brokers_tls12_suites_only(tmp_path):
     broker = yaml.safe_load((ROOT / "roles/rabbitmq/defaults/main.yml").read_text())["rabbitmq_tls_ciphers"]
     tls12 = [suite for suite in broker if not suite.startswith("TLS_")]
     assert conf["setParameter"]["opensslCipherConfig"] == ":".join(tls12)
+
+
+def test_a_private_fleet_binds_the_private_address_and_opens_to_its_network_only(tmp_path):
+    conf = rendered(
+        tmp_path,
+        fleet_network_profile="private",
+        fleet_private_subnet="10.0.0.0/24",
+        fleet_hub_private_address="10.0.0.5",
+    )
+    assert conf["net"]["bindIp"] == "127.0.0.1,10.0.0.5"

@@ -85,3 +85,11 @@ def test_a_staging_acme_ca_without_its_root_is_refused_naming_both(tmp_path):
     assert result.returncode != 0
     assert "tls_acme_server is letsencrypt_test" in result.stdout and "tls_acme_client_ca_file" in result.stdout
     assert "UNREACHABLE" not in result.stdout
+
+
+def test_a_private_fleet_without_its_network_is_refused(tmp_path):
+    private = "    fleet_network_profile: private\n    fleet_operator_sources: []\n"
+    result = run("site.yml", write_inventory(tmp_path, HOSTS.format(extra=private, hub="hub1:")))
+    assert result.returncode != 0
+    assert "fleet_network_profile is private: set fleet_private_subnet" in result.stdout
+    assert "UNREACHABLE" not in result.stdout

@@ -1,4 +1,4 @@
-"""A worker with an IPv6 address is let through the hub's firewall over IPv6 too.
+"""The hub's firewall sources: each worker by IPv4 and IPv6, or the private network only.
 
 A hub name with an AAAA record makes workers connect over IPv6. The workers'
 facts come from a fact cache written here (an IPv4 and a global IPv6
@@ -98,3 +98,17 @@ def test_each_worker_is_allowed_by_its_ipv4_and_its_ipv6_address(tmp_path):
     rules = (tmp_path / "50-rabbitmq.nft").read_text()
     assert "ip saddr { 192.0.2.21, 192.0.2.22, 198.51.100.7 } tcp dport 5671 accept" in rules
     assert "ip6 saddr { 2001:db8::21, 2001:db8::22 } tcp dport 5671 accept" in rules
+
+
+def test_a_private_fleet_opens_the_hub_to_its_network_only(tmp_path):
+    (tmp_path / "hosts.yml").write_text(
+        INVENTORY.replace(
+            "fleet_network_profile: public", "fleet_network_profile: private\n    fleet_private_subnet: 10.0.0.0/24"
+        )
+    )
+    (tmp_path / "play.yml").write_text(PLAYBOOK.format(root=ROOT, out=tmp_path))
+    result = ansible_playbook("-i", str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml"))
+    assert result.returncode == 0, result.stdout[-3000:]
+    sources = json.loads((tmp_path / "sources.json").read_text())
+    assert sources["rabbitmq"] == ["10.0.0.0/24"]
+    assert sources["mongodb"] == ["10.0.0.0/24"]
