@@ -110,11 +110,3 @@ def test_an_undocumented_setting_is_named(tmp_path):
 def test_an_unknown_version_is_named(tmp_path):
     result = run(tmp_path, '    mongodb_version: "6.0"\n')
     assert_refused(result, "mongodb_version")
-
-
-def test_site_refuses_a_hub_mongodb_does_not_support_before_any_host_changes(tmp_path):
-    result = run(tmp_path, "    fleet_network_profile: public\n", distribution=("Debian", "13.1"), playbook="site.yml")
-    assert_refused(result, "mongodb_version", "Debian 13.1", "Debian 12 (bookworm)")
-    # Every host stopped before the common role's first task.
-    assert "Not set up: MongoDB publishes no packages" in result.stdout
-    assert "TASK [common" not in result.stdout and "PLAY [Set up the hub]" not in result.stdout
