@@ -6,6 +6,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The tls role's paths that the rabbitmq role's checks read, as lines of an
+# inventory's `all: vars:` (for tests that run those checks without a hub).
+TLS_ROLE_VARS = """\
+    tls_cert_file: /etc/celery-fleet/tls/cert.pem
+    tls_key_file: /etc/celery-fleet/tls/key.pem
+    tls_ca_file: /etc/celery-fleet/tls/ca.pem
+    tls_group: celery-fleet-tls
+"""
+
 
 def ansible_playbook(*args: str, **env: str) -> subprocess.CompletedProcess:
     """Run `ansible-playbook ARGS` without colours, with extra environment ``env``."""

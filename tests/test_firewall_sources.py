@@ -9,11 +9,12 @@ common role are rendered on this machine through the local connection.
 import json
 from pathlib import Path
 
-from ansible_run import ansible_playbook
+from ansible_run import TLS_ROLE_VARS, ansible_playbook
 
 ROOT = Path(__file__).resolve().parent.parent
 
-INVENTORY = """
+INVENTORY = (
+    """
 all:
   vars:
     fleet_network_profile: public
@@ -21,11 +22,9 @@ all:
     rabbitmq_app_password: a-test-password-long-enough
     mongodb_admin_password: test-admin-password
     mongodb_app_password: test-app-password
-    tls_cert_file: /etc/celery-fleet/tls/cert.pem
-    tls_key_file: /etc/celery-fleet/tls/key.pem
-    tls_ca_file: /etc/celery-fleet/tls/ca.pem
-    tls_group: celery-fleet-tls
-  children:
+"""
+    + TLS_ROLE_VARS
+    + """  children:
     hub:
       hosts:
         hub1: {ansible_connection: local, ansible_python_interpreter: "{{ ansible_playbook_python }}"}
@@ -34,6 +33,7 @@ all:
         w1:
         w2:
 """
+)
 
 PLAYBOOK = """
 - name: What the hub's services hand the firewall

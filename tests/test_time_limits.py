@@ -8,9 +8,10 @@ read variables.
 
 from pathlib import Path
 
-from ansible_run import ansible_playbook
+from ansible_run import TLS_ROLE_VARS, ansible_playbook
 
-INVENTORY = """
+INVENTORY = (
+    """
 all:
   vars:
     ansible_connection: local
@@ -19,11 +20,9 @@ all:
     fleet_operator_sources: []
     fleet_result_backend: rpc
     rabbitmq_app_password: a-test-password-long-enough
-    tls_cert_file: /etc/celery-fleet/tls/cert.pem
-    tls_key_file: /etc/celery-fleet/tls/key.pem
-    tls_ca_file: /etc/celery-fleet/tls/ca.pem
-    tls_group: celery-fleet-tls
-  children:
+"""
+    + TLS_ROLE_VARS
+    + """  children:
     hub:
       hosts:
         hub1:
@@ -31,6 +30,7 @@ all:
       hosts:
         w1: {ansible_host: 192.0.2.21}
 """
+)
 
 PLAYBOOK = """
 - name: The {role} role's checks alone
