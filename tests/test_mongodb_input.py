@@ -50,11 +50,18 @@ def cached_facts(distribution: str, version: str) -> str:
         "ansible_distribution_major_version": version.split(".")[0],
         "ansible_os_family": "Debian",
         "ansible_default_ipv4": {"address": "192.0.2.1"},
+        "ansible_virtualization_type": "docker",
     }
     return json.dumps({"__payload__": json.dumps(facts)})
 
 
-def run(tmp_path: Path, extra: str = "", distribution: tuple[str, str] = ("Debian", "12.8"), playbook: str = ""):
+def run(
+    tmp_path: Path,
+    extra: str = "",
+    distribution: tuple[str, str] = ("Debian", "12.8"),
+    playbook: str = "",
+    worker_distribution: tuple[str, str] | None = None,
+):
     (tmp_path / "hosts.yml").write_text(INVENTORY.format(extra=extra))
     (tmp_path / "play.yml").write_text(PLAYBOOK)
     cache = tmp_path / "facts"
@@ -63,6 +70,8 @@ def run(tmp_path: Path, extra: str = "", distribution: tuple[str, str] = ("Debia
     # no connection. (If the cache format changes, the tests fail: they
     # expect the distribution message.)
     (cache / "s1_hub1").write_text(cached_facts(*distribution))
+    if worker_distribution:
+        (cache / "s1_w1").write_text(cached_facts(*worker_distribution))
     return ansible_playbook(
         "-i",
         str(tmp_path / "hosts.yml"),
@@ -110,3 +119,18 @@ def test_an_undocumented_setting_is_named(tmp_path):
 def test_an_unknown_version_is_named(tmp_path):
     result = run(tmp_path, '    mongodb_version: "6.0"\n')
     assert_refused(result, "mongodb_version")
+
+
+def test_site_refuses_a_hub_mongodb_does_not_support_before_any_host_changes(tmp_path):
+    # The worker's facts are cached too: the run reaches no host at all.
+    result = run(
+        tmp_path,
+        "    fleet_network_profile: public\n",
+        distribution=("Debian", "13.1"),
+        playbook="site.yml",
+        worker_distribution=("Debian", "12.8"),
+    )
+    assert_refused(result, "mongodb_version", "Debian 13.1", "Debian 12 (bookworm)")
+    # The whole run stopped there: no host got its base packages, the hub play never began.
+    assert "TASK [common : Install" not in result.stdout, result.stdout
+    assert "PLAY [Set up the hub]" not in result.stdout, result.stdout
