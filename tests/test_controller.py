@@ -39,8 +39,8 @@ def test_the_controller_play_writes_the_operators_files_as_the_operator(tmp_path
     (inventory / "hosts.yml").write_text(HOSTS)
     (inventory / "group_vars" / "all" / "main.yml").write_text(
         "fleet_network_profile: public\nfleet_operator_sources: []\nfleet_result_backend: rpc\n"
-        f"tls_server_names: [hub.example.org]\ntls_controller_dir: {pki}\n"
-        "rabbitmq_app_password: a-test-password-of-some-length\n"
+        f"fleet_hub_names: [hub.example.org]\ntls_controller_dir: {pki}\n"
+        "fleet_broker_password: a-test-password-of-some-length\n"
     )
     app = tmp_path / "app"
     result = ansible_playbook("-i", str(inventory), "controller.yml", "-e", f"controller_app_dir={app}")

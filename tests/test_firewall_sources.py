@@ -19,7 +19,7 @@ all:
   vars:
     fleet_network_profile: public
     fleet_operator_sources: [198.51.100.7]
-    rabbitmq_app_password: a-test-password-long-enough
+    fleet_broker_password: a-test-password-long-enough
     mongodb_admin_password: test-admin-password
     mongodb_app_password: test-app-password
 """

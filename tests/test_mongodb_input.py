@@ -19,6 +19,7 @@ all:
     ansible_host: 192.0.2.1
     ansible_port: 1
     ansible_ssh_common_args: -o ConnectTimeout=2
+    fleet_network_profile: public
     fleet_operator_sources: []
     mongodb_admin_password: test-admin-password
     mongodb_app_password: test-app-password
@@ -125,7 +126,6 @@ def test_site_refuses_a_hub_mongodb_does_not_support_before_any_host_changes(tmp
     # The worker's facts are cached too: the run reaches no host at all.
     result = run(
         tmp_path,
-        "    fleet_network_profile: public\n",
         distribution=("Debian", "13.1"),
         playbook="site.yml",
         worker_distribution=("Debian", "12.8"),

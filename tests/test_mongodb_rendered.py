@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 INVENTORY = """
 all:
   vars:
+    fleet_network_profile: public
     fleet_operator_sources: []
     mongodb_admin_password: test-admin-password
     mongodb_app_password: test-app-password

@@ -19,7 +19,7 @@ all:
     fleet_network_profile: public
     fleet_operator_sources: []
     fleet_result_backend: rpc
-    rabbitmq_app_password: a-test-password-long-enough
+    fleet_broker_password: a-test-password-long-enough
 """
     + TLS_ROLE_VARS
     + """  children:

@@ -26,7 +26,9 @@ ACME = ["-e", "tls_mode=acme", "-e", "tls_acme_domain=hub.example.org", "-e", "t
 
 def run(tmp_path: Path, *extra: str):
     (tmp_path / "play.yml").write_text(PLAYBOOK)
-    (tmp_path / "hosts.yml").write_text("all:\n  hosts:\n    hub1:\n")
+    (tmp_path / "hosts.yml").write_text(
+        "all:\n  vars:\n    fleet_network_profile: public\n    fleet_operator_sources: []\n  hosts:\n    hub1:\n"
+    )
     return ansible_playbook("-i", str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml"), *ACME, *extra)
 
 
