@@ -1,5 +1,5 @@
 # celery-fleet: the commands an operator and a developer need.
-.PHONY: help venv platform test lab lab-down lint bench
+.PHONY: help venv platform test lab lab-down lint docs bench
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -12,6 +12,9 @@ platform: venv  ## Start Docker and build the test images
 
 lint: venv  ## yamllint, ansible-lint, ruff
 	. .venv/bin/activate && yamllint --strict . && ansible-lint --profile production && ruff check . && ruff format --check .
+
+docs: venv  ## Write each role README's variable table from its meta/argument_specs.yml
+	. .venv/bin/activate && scripts/role_docs.py
 
 test:  ## The whole test suite, with a summary (sets up everything itself)
 	scripts/test.sh
