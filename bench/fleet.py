@@ -1,0 +1,200 @@
+"""The bench fleet: its inventory, starting, converging and removing it, and the client against it."""
+
+import json
+import os
+import re
+import resource
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import yaml
+from common import BENCH, ROOT, WORK, log, run
+
+PROFILE_LINE = re.compile(r"^(?P<task>.+?)\s-{2,}\s+(?P<secs>[0-9.]+)s\s*$")
+
+
+def fleet_names(size: int) -> tuple[str, list[str]]:
+    return f"bench-f{size}-hub", [f"bench-f{size}-worker{i}" for i in range(1, size + 1)]
+
+
+def fleet_port(size: int) -> int:
+    return 25600 + size
+
+
+def pool_processes_per_worker(size: int) -> int:
+    """The fleet's workers share this machine's cores: as many pool processes in all as the baseline has."""
+    return max(1, (os.cpu_count() or 2) // size)
+
+
+def make_inventory(size: int) -> Path:
+    """The lab's inventory with `size` workers, its own network and secrets.
+
+    Only the inventory goes in fleetN/inventory: Ansible reads every other
+    file of an inventory folder as an inventory source (the CA key too).
+    """
+    state = WORK / f"fleet{size}"
+    shutil.rmtree(state, ignore_errors=True)
+    inv = state / "inventory"
+    (inv / "group_vars" / "all").mkdir(parents=True)
+    hub, workers = fleet_names(size)
+    hosts = {
+        "all": {
+            "children": {
+                "hub": {"hosts": {hub: {"lab_published_ports": [f"127.0.0.1:{fleet_port(size)}:5671"]}}},
+                "workers": {"hosts": {w: None for w in workers}},
+            }
+        }
+    }
+    (inv / "hosts.yml").write_text(yaml.safe_dump(hosts, sort_keys=False), encoding="utf-8")
+    lab_vars = yaml.safe_load((ROOT / "inventory/lab/group_vars/all/main.yml").read_text(encoding="utf-8"))
+    subnet = f"10.213.{100 + size}"
+    lab_vars.update(
+        {
+            "lab_network_subnet": f"{subnet}.0/24",
+            "fleet_operator_sources": [f"{subnet}.1"],
+            "tls_controller_dir": str(state / "pki"),
+            "lab_secrets_dir": str(state / "secrets"),
+            # Each fleet size builds its own virtualenv once, as a new fleet would.
+            "celery_worker_venv_cache_dir": str(state / "venv-cache"),
+            # The workers share this machine's cores: as many pool processes
+            # in the whole fleet as the baseline has, so that a ratio per
+            # process compares like with like.
+            "celery_worker_concurrency": pool_processes_per_worker(size),
+        }
+    )
+    (inv / "group_vars/all/main.yml").write_text(yaml.safe_dump(lab_vars, sort_keys=False), encoding="utf-8")
+    return inv
+
+
+def start_fleet(size: int) -> Path:
+    inv = make_inventory(size)
+    run(
+        [
+            "ansible-playbook",
+            "-i",
+            str(inv),
+            "molecule/_platform/lab.yml",
+            "-e",
+            f"platform_network=bench-fleet{size}",
+            "-e",
+            "platform_label=bench",
+        ],
+        timeout=600,
+        logfile=f"fleet{size}-start.log",
+    )
+    return inv
+
+
+def remove_fleet(size: int) -> None:
+    hub, workers = fleet_names(size)
+    run(["docker", "rm", "-f", hub, *workers], check=False, timeout=300)
+    run(["docker", "network", "rm", f"bench-fleet{size}"], check=False, timeout=60)
+
+
+def container_cpu_s(containers: list[str]) -> float | None:
+    """CPU seconds the containers have used so far (their cgroups, v1 or v2)."""
+    total = 0.0
+    for name in containers:
+        cid = run(["docker", "inspect", "-f", "{{.Id}}", name], check=False).stdout.strip()
+        v1 = Path(f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage")
+        v2 = [
+            Path(f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat"),
+            Path(f"/sys/fs/cgroup/docker/{cid}/cpu.stat"),
+        ]
+        if cid and v1.exists():
+            total += int(v1.read_text(encoding="utf-8")) / 1e9
+            continue
+        stat = next((p for p in v2 if cid and p.exists()), None)
+        if stat is None:
+            return None
+        usage = dict(line.split() for line in stat.read_text(encoding="utf-8").splitlines())
+        total += int(usage["usage_usec"]) / 1e6
+    return total
+
+
+def timed_playbook(name: str, args: list[str], timeout: float = 1500, containers: list[str] | None = None) -> dict:
+    """Wall time of one ansible-playbook run, the CPU it took, profile_tasks' slowest tasks.
+
+    CPU: the controller's (ansible-playbook, its forks and the docker CLI,
+    from getrusage of this process's children) and the fleet's containers'.
+    On a machine whose cores the containers share, wall time cannot be less
+    than the sum over the number of cores.
+    """
+    env = {
+        "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "10",
+    }
+    fleet_before = container_cpu_s(containers or [])
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = run(["ansible-playbook", *args], timeout=timeout, env=env, logfile=f"{name}.log")
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    fleet_after = container_cpu_s(containers or [])
+    recap = proc.stdout.split("PLAY RECAP", 1)[-1]
+    changed = sum(int(c) for c in re.findall(r"changed=(\d+)", recap))
+    return {
+        "wall_s": seconds,
+        "changed": changed,
+        "slowest": slowest_tasks(recap),
+        "controller_cpu_s": (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime),
+        "fleet_cpu_s": None if fleet_before is None or fleet_after is None else fleet_after - fleet_before,
+    }
+
+
+def slowest_tasks(recap: str) -> list[dict]:
+    """The ten slowest tasks from profile_tasks' summary."""
+    top = []
+    for line in recap.splitlines():
+        match = PROFILE_LINE.match(line.strip())
+        if match:
+            top.append({"task": match["task"].strip(), "s": float(match["secs"])})
+    return sorted(top, key=lambda t: -t["s"])[:10]
+
+
+def converge(size: int, inv: Path) -> dict:
+    result = {"workers": size}
+    hub, workers = fleet_names(size)
+    fleet = [hub, *workers]
+    log(f"fleet {size}: first site.yml on fresh containers")
+    result["fresh"] = timed_playbook(f"fleet{size}-site-fresh", ["-i", str(inv), "site.yml"], containers=fleet)
+    log(f"fleet {size}: fresh {result['fresh']['wall_s']:.0f}s; re-converge")
+    result["reconverge"] = timed_playbook(f"fleet{size}-site-again", ["-i", str(inv), "site.yml"], containers=fleet)
+    log(f"fleet {size}: re-converge {result['reconverge']['wall_s']:.0f}s; workers.yml --tags restart")
+    result["restart"] = timed_playbook(
+        f"fleet{size}-restart", ["-i", str(inv), "workers.yml", "--tags", "restart"], containers=fleet
+    )
+    log(f"fleet {size}: rolling restart {result['restart']['wall_s']:.0f}s")
+    return result
+
+
+def fleet_client(size: int, inv: Path) -> dict:
+    """Render the operator's settings for the bench fleet into bench/work."""
+    client_dir = WORK / f"fleet{size}" / "client"
+    client_dir.mkdir(parents=True, exist_ok=True)
+    run(
+        [
+            "ansible-playbook",
+            "-i",
+            str(inv),
+            "controller.yml",
+            "-e",
+            "controller_broker_host=localhost",
+            "-e",
+            f"controller_broker_port={fleet_port(size)}",
+            "-e",
+            f"controller_app_dir={client_dir}",
+        ],
+        timeout=300,
+        logfile=f"fleet{size}-controller.log",
+    )
+    return {"PYTHONPATH": f"{client_dir}:{ROOT / 'app'}", "CELERY_CONFIG_MODULE": "celeryconfig_local"}
+
+
+def client_fleet(env: dict, *args: str, timeout: float = 1200) -> dict:
+    proc = run([sys.executable, str(BENCH / "client.py"), *args], env=env, timeout=timeout)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
