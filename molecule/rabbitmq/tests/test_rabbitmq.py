@@ -1,0 +1,171 @@
+"""The rabbitmq role on rabbitmq-hub12 (Debian 12, RabbitMQ 3.10, the defaults) and rabbitmq-hub13 (Debian 13,
+RabbitMQ 4.0, plaintext AMQP on loopback and the management plugin), seen from rabbitmq-client (a worker) and
+rabbitmq-outsider.
+
+The tests run in this file's order: the password rotation changes the app
+user's password, and the sampler check stops the process sampler.
+"""
+
+import json
+
+import pytest
+from checks import CONNECTED, NO_ANSWER, connect, inventory_vars, playbook, probe
+
+HUBS = ["rabbitmq-hub12", "rabbitmq-hub13"]
+CA = "/etc/celery-fleet/tls/ca.pem"
+# hub13's options (molecule.yml).
+OPTIONS = {
+    "rabbitmq-hub12": {"loopback": False, "management": False},
+    "rabbitmq-hub13": {"loopback": True, "management": True},
+}
+
+
+@pytest.fixture(scope="module")
+def secrets(inventory):
+    hub_vars = inventory_vars(inventory, "rabbitmq-hub12")
+    return {"app": hub_vars["fleet_broker_password"], "reports": hub_vars["rabbitmq_extra_users_password"]}
+
+
+def broker_version(host) -> tuple[int, ...]:
+    version = host.check_output("dpkg-query -W -f='${Version}' rabbitmq-server")
+    return tuple(int(part) for part in version.split("-")[0].split(".")[:2])
+
+
+@pytest.mark.parametrize("hub", HUBS)
+def test_the_broker_runs_and_starts_at_boot(hosts, hub):
+    unit = hosts(hub).service("rabbitmq-server")
+    assert unit.is_running
+    assert unit.is_enabled
+
+
+@pytest.mark.parametrize("hub", HUBS)
+def test_the_listeners_are_exactly_the_configured_ones(hosts, hub):
+    listed = json.loads(hosts(hub).check_output("rabbitmq-diagnostics --quiet listeners --formatter json"))
+    found = sorted(f"{item['protocol']} {item['port']} on {item['interface']}" for item in listed["listeners"])
+    expected = ["amqp/ssl 5671 on [::]", "clustering 25672 on 127.0.0.1"]
+    expected += ["amqp 5672 on 127.0.0.1"] if OPTIONS[hub]["loopback"] else []
+    expected += ["https 15671 on [::]"] if OPTIONS[hub]["management"] else []
+    assert found == sorted(expected)
+
+
+@pytest.mark.parametrize("hub", HUBS)
+def test_epmd_and_the_distribution_port_listen_on_loopback_only(hosts, hub):
+    host = hosts(hub)
+    local = [line.split()[3] for line in host.check_output("ss --listening --tcp --numeric --no-header").splitlines()]
+
+    def on(port: int) -> list[str]:
+        return [address for address in local if address.endswith(f":{port}")]
+
+    assert on(4369) == ["127.0.0.1:4369"]
+    assert on(25672) == ["127.0.0.1:25672"]
+    assert on(5672) == (["127.0.0.1:5672"] if OPTIONS[hub]["loopback"] else [])
+    assert on(15672) == []
+    for port in [4369, 25672] + ([5672] if OPTIONS[hub]["loopback"] else []):
+        assert connect(host, "127.0.0.1", port) == CONNECTED, port
+
+
+@pytest.mark.parametrize("hub", HUBS)
+def test_the_erlang_cookie_is_readable_by_rabbitmq_only(hosts, hub):
+    cookie = hosts(hub).file("/var/lib/rabbitmq/.erlang.cookie")
+    assert (cookie.user, cookie.mode) == ("rabbitmq", 0o400)
+
+
+@pytest.mark.parametrize("hub", HUBS)
+def test_tls_12_and_13_verify_against_the_ca_and_10_and_11_are_refused(hub):
+    seen = probe("rabbitmq-client", "tls_versions", {"host": hub, "port": 5671, "ca": CA})
+    assert seen["1.2"]["ok"] and seen["1.2"]["version"] == "TLSv1.2", seen
+    assert seen["1.3"]["ok"] and seen["1.3"]["version"] == "TLSv1.3", seen
+    for old in ("1.0", "1.1"):
+        assert not seen[old]["ok"] and seen[old]["reason"] == "TLSV1_ALERT_PROTOCOL_VERSION", seen
+
+
+@pytest.mark.parametrize("hub", HUBS)
+@pytest.mark.parametrize("port", [5672, 4369, 25672])
+def test_a_worker_gets_no_connection_to_the_other_ports(hosts, hub, port):
+    assert connect(hosts("rabbitmq-client"), hub, port) != CONNECTED
+
+
+@pytest.mark.parametrize("hub", HUBS)
+def test_only_the_right_user_and_password_get_in_and_only_on_their_vhost(hub, secrets):
+    attempts = {
+        "app": {"user": "celery", "password": secrets["app"], "vhost": "celery", "try": "roundtrip"},
+        "guest": {"user": "guest", "password": "guest", "vhost": "celery"},
+        "wrong_password": {"user": "celery", "password": secrets["app"] + "-wrong", "vhost": "celery"},
+        "other_own_vhost": {"user": "reports", "password": secrets["reports"], "vhost": "reports"},
+        "other_on_celery": {"user": "reports", "password": secrets["reports"], "vhost": "celery"},
+    }
+    seen = probe("rabbitmq-client", "amqp", {"host": hub, "ca": CA, "attempts": attempts})
+    assert seen["app"]["ok"], seen["app"]
+    assert seen["guest"]["error"] == "ProbableAuthenticationError"
+    assert seen["wrong_password"]["error"] == "ProbableAuthenticationError"
+    assert seen["other_own_vhost"]["ok"]
+    assert seen["other_on_celery"]["error"] == "ProbableAccessDeniedError"
+
+
+@pytest.mark.parametrize("hub", HUBS)
+def test_rabbitmq_4_refuses_transient_nonexclusive_queues_and_310_takes_them(hosts, hub, secrets):
+    # A fleet without the rpc backend: denied on 4.0 as 4.3 does by default;
+    # 3.10 has no such setting.
+    attempt = {"user": "celery", "password": secrets["app"], "vhost": "celery", "try": "transient"}
+    seen = probe("rabbitmq-client", "amqp", {"host": hub, "ca": CA, "attempts": {"transient": attempt}})
+    assert seen["transient"]["ok"] is (broker_version(hosts(hub)) < (4, 0)), seen
+
+
+def test_the_management_api_answers_over_https_only(hosts):
+    client = hosts("rabbitmq-client")
+    status = client.check_output(
+        "python3 -c %s",
+        "import ssl, urllib.request, urllib.error\n"
+        f"ctx = ssl.create_default_context(cafile='{CA}')\n"
+        "try:\n"
+        "    urllib.request.urlopen('https://rabbitmq-hub13:15671/api/overview', context=ctx, timeout=10)\n"
+        "    print(200)\n"
+        "except urllib.error.HTTPError as error:\n"
+        "    print(error.code)\n",
+    )
+    assert status == "401"
+    assert connect(client, "rabbitmq-hub13", 15672) != CONNECTED
+
+
+@pytest.mark.parametrize("hub", HUBS)
+def test_an_outsider_gets_no_answer_on_amqps(hosts, hub):
+    assert connect(hosts("rabbitmq-outsider"), hub, 5671) == NO_ANSWER
+
+
+ROTATE = """
+- name: Run the role's access tasks with a new password
+  hosts: hubs
+  gather_facts: false
+  tasks:
+    - name: Apply the new password
+      ansible.builtin.include_role:
+        name: rabbitmq
+        tasks_from: access
+      vars:
+        rabbitmq_app_password: "{{ fleet_broker_password }}-rotated"
+"""
+
+
+def test_a_changed_password_is_applied_on_the_next_run(inventory, tmp_path, secrets):
+    result = playbook(inventory, ROTATE, tmp_path)
+    assert result.returncode == 0, result.stdout
+    for hub in HUBS:
+        attempts = {
+            "new": {"user": "celery", "password": secrets["app"] + "-rotated", "vhost": "celery"},
+            "old": {"user": "celery", "password": secrets["app"], "vhost": "celery"},
+        }
+        seen = probe("rabbitmq-client", "amqp", {"host": hub, "ca": CA, "attempts": attempts})
+        assert seen["new"]["ok"], (hub, seen["new"])
+        assert seen["old"]["error"] == "ProbableAuthenticationError", hub
+
+
+@pytest.mark.parametrize("hub", HUBS)
+def test_no_password_was_ever_on_the_process_list_and_rabbitmqctl_bound_loopback(hosts, hub):
+    # The sampler ran from before the first converge (prepare.yml) until now.
+    host = hosts(hub)
+    host.check_output("systemctl stop test-proc-sampler")
+    seen = json.loads(host.file("/var/tmp/test-proc-sampler.json").content_string)
+    assert seen["watched"] > 0, seen
+    assert seen["leaks"] == 0, seen
+    assert seen["listeners_in_range"], seen
+    assert all(address.startswith("127.0.0.1:") for address in seen["listeners_in_range"]), seen
