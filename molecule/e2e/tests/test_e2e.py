@@ -1,0 +1,188 @@
+"""What an operator notices on a fleet converged by site.yml (molecule has already checked that a second run
+changes nothing): who reaches the hub, and that no task is lost while the workers restart, while RabbitMQ
+restarts, or when a worker dies.
+
+How tasks are counted: task_batch.py, run on e2e-client (the operator's
+machine) with the app's own code, sends 1,000 tasks whose receipts go to a
+durable queue no worker consumes, and counts them by task (its docstring says
+how). The tests run in this file's order: the last disruption kills a worker.
+"""
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from checks import CONNECTED, NO_ANSWER, ROOT, connect
+
+WORKERS = ["e2e-worker1", "e2e-worker2"]
+BATCH = Path(__file__).resolve().parent / "task_batch.py"
+
+
+def main_pid(host, unit: str) -> int:
+    return int(host.check_output(f"systemctl show --property MainPID --value {unit}"))
+
+
+def ansible_playbook(inventory: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["ansible-playbook", "-i", inventory, *args],
+        check=False,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=900,
+    )
+
+
+def test_each_worker_built_its_own_virtualenv_the_same(hosts):
+    # celery_worker_venv_build: each_host (the default scenario covers `once`).
+    targets = set()
+    for name in WORKERS:
+        host = hosts(name)
+        link = host.file("/opt/celery-fleet/worker/venv")
+        assert link.is_symlink
+        targets.add(link.linked_to)
+        assert host.package("python3-venv").is_installed, f"{name} did not build its own"
+    assert len(targets) == 1, targets
+
+
+@pytest.fixture(scope="module")
+def client_app(inventory, hosts):
+    """The operator's Celery settings rendered on the client by controller.yml, and the batch script there."""
+    rendered = ansible_playbook(
+        inventory, "controller.yml", "-e", "controller_hosts=e2e-client", "-e", "controller_app_dir=/opt/client/app"
+    )
+    assert rendered.returncode == 0, rendered.stdout[-3000:]
+    subprocess.run(["docker", "cp", str(BATCH), "e2e-client:/opt/client/task_batch.py"], check=True)
+    return hosts("e2e-client")
+
+
+def test_only_the_workers_and_the_operator_reach_the_hub(hosts):
+    hub = hosts("e2e-hub")
+    # MongoDB cannot be installed here: a listener on every address stands in
+    # for it, so that the outsider's check fails if the firewall lets 27017 through.
+    hub.check_output("systemd-run --unit=e2e-listener-27017 /usr/bin/python3 -m http.server 27017")
+    try:
+        for _ in range(20):
+            listening = {
+                line.split()[3].rsplit(":", 1)[1]
+                for line in hub.check_output("ss --no-header --tcp --listening --numeric").splitlines()
+            }
+            if "27017" in listening:
+                break
+            time.sleep(0.5)
+        assert {"5671", "4369", "25672", "27017"} <= listening, listening
+        assert connect(hosts("e2e-client"), "e2e-hub", 5671, timeout=10) == CONNECTED
+        outsider = hosts("e2e-outsider")
+        assert connect(outsider, "e2e-hub", 22, timeout=10) == CONNECTED
+        for port in (5671, 27017, 4369, 25672):
+            assert connect(outsider, "e2e-hub", port) == NO_ANSWER, port
+    finally:
+        hub.run("systemctl stop e2e-listener-27017")
+
+
+def run_batch(client, name: str, seconds: float, disrupt) -> tuple[dict, float]:
+    """Send the batch, disrupt the fleet once 100 receipts are in; the report, and when the disruption ended."""
+    prefix = f"/var/tmp/e2e-{name}"
+    client.run(f"rm -f {prefix}.midway {prefix}.json")
+    client.check_output(
+        f"systemd-run --unit=e2e-batch-{name} --collect --property=RuntimeMaxSec=330 "
+        "--property=WorkingDirectory=/opt/client/app --setenv=PYTHONPATH=/opt/client/app "
+        f"/opt/client/venv/bin/python /opt/client/task_batch.py {name} 1000 {seconds} 100 300"
+    )
+
+    def wait_for(path: str, timeout: float) -> None:
+        deadline = time.time() + timeout
+        while not client.file(path).exists:
+            if time.time() > deadline:
+                log = client.run(f"journalctl --no-pager --lines 40 --unit e2e-batch-{name}").stdout
+                pytest.fail(f"the batch did not write {path} within {timeout} s:\n{log}")
+            time.sleep(1)
+
+    wait_for(f"{prefix}.midway", 120)
+    disrupt()
+    disrupted_at = time.time()
+    wait_for(f"{prefix}.json", 300)
+    return json.loads(client.file(f"{prefix}.json").content_string), disrupted_at
+
+
+def restart_workers(inventory, hosts):
+    before = {name: main_pid(hosts(name), "celery-worker@w1") for name in WORKERS}
+
+    def disrupt():
+        result = ansible_playbook(inventory, "workers.yml", "--tags", "restart")
+        assert result.returncode == 0, result.stdout[-3000:]
+
+    def check(report, disrupted_at):
+        # Every worker has a new main process, and runs.
+        for name in WORKERS:
+            assert main_pid(hosts(name), "celery-worker@w1") != before[name], name
+            assert hosts(name).service("celery-worker@w1").is_running, name
+
+    return disrupt, check
+
+
+def restart_broker(inventory, hosts):
+    hub = hosts("e2e-hub")
+    broker_before = main_pid(hub, "rabbitmq-server")
+    workers_before = {name: main_pid(hosts(name), "celery-worker@w1") for name in WORKERS}
+
+    def disrupt():
+        hub.check_output("systemctl restart rabbitmq-server")
+
+    def check(report, disrupted_at):
+        assert main_pid(hub, "rabbitmq-server") != broker_before
+        # The client lost its connection too (and sent nothing again).
+        assert report["reconnects"] >= 1, report
+        # The same worker processes: they reconnected by themselves, and both took part after.
+        assert {name: main_pid(hosts(name), "celery-worker@w1") for name in WORKERS} == workers_before
+        for name in WORKERS:
+            assert report["last_by_host"].get(name, 0) > disrupted_at, (name, report)
+
+    return disrupt, check
+
+
+def kill_a_worker(inventory, hosts):
+    def disrupt():
+        subprocess.run(["docker", "kill", "e2e-worker1"], check=True, capture_output=True)
+
+    def check(report, disrupted_at):
+        # It had taken part; the survivor finished the rest.
+        assert report["by_host"].get("e2e-worker1", 0) > 0, report
+        assert report["last_by_host"].get("e2e-worker2", 0) > disrupted_at, report
+
+    return disrupt, check
+
+
+@pytest.mark.parametrize(
+    ("name", "seconds", "disruption"),
+    [("restart", 0.2, restart_workers), ("broker", 0.05, restart_broker), ("kill", 0.05, kill_a_worker)],
+    ids=["workers.yml --tags restart", "RabbitMQ restarts", "a worker dies"],
+)
+def test_no_task_is_lost(inventory, hosts, client_app, name, seconds, disruption):
+    disrupt, check = disruption(inventory, hosts)
+    report, disrupted_at = run_batch(client_app, name, seconds, disrupt)
+    assert report["error"] is None, report
+    assert (report["completed"], report["missing"], report["unexpected"]) == (1000, [], []), report
+    # Tasks were still completing after the disruption was over.
+    assert report["last_receipt"] > disrupted_at, report
+    check(report, disrupted_at)
+    print(
+        f"report: {name}: {report['completed']} of {report['sent']} in {report['run_seconds']} s "
+        f"({report['tasks_per_second']} tasks/s; {report['ran_twice']} ran twice, harmlessly); "
+        f"by worker: {report['by_host']}"
+    )
+
+
+def test_rabbitmq_4_logged_no_deprecated_feature_during_the_whole_run(hosts):
+    # Denied, a transient non-exclusive queue would have failed its client;
+    # permitted, the broker logs a warning each time one is declared.
+    hub = hosts("e2e-hub")
+    version = hub.check_output("dpkg-query -W -f='${Version}' rabbitmq-server")
+    assert int(version.split(".")[0]) >= 4, version
+    config = hub.file("/etc/rabbitmq/rabbitmq.conf").content_string.splitlines()
+    assert "deprecated_features.permit.transient_nonexcl_queues = false" in config
+    logs = hub.check_output("cat /var/log/rabbitmq/*.log")
+    assert "deprecated feature" not in logs.lower()
