@@ -4,6 +4,11 @@ One place instead of a regular expression per role: the hub's firewall
 sources (rabbitmq, mongodb), the bind addresses (mongodb), the firewall's
 own sources (common) and the private-network check (celery_worker) all read
 these filters.
+
+ansible.utils' address filters (ipaddr, ipv4, ipv6) would do the checks, but
+they need the netaddr library on the controller, which the pinned tool chain
+(requirements-dev.txt) does not carry; the standard library's ipaddress does
+the same here.
 """
 
 import ipaddress

@@ -21,6 +21,9 @@ description:
     down, TLS refused) fails the task.
   - Used by the mongodb role to decide whether a password must be set, so
     that a run with unchanged passwords reports no change.
+  - community.mongodb's user module sets a password always or only on
+    creation (C(update_password)) and cannot tell whether the current one
+    still works; its info module needs a login that already works.
 options:
   login_host: {type: str, default: 127.0.0.1, description: Host to connect to.}
   login_port: {type: int, default: 27017, description: Port.}
