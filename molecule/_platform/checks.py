@@ -87,3 +87,50 @@ def inventory_vars(inventory: str, host: str) -> dict:
         text=True,
     )
     return json.loads(result.stdout)
+
+
+class Run:
+    """An ansible-playbook run read as data (the ansible.posix.json callback): its exit code, the recap per
+    host and each task's result per host, in order."""
+
+    def __init__(self, returncode: int, data: dict, output: str):
+        self.returncode = returncode
+        self.stats = data.get("stats", {})
+        self.results = [
+            (task["task"]["name"], host, result)
+            for play in data.get("plays", [])
+            for task in play.get("tasks", [])
+            for host, result in task.get("hosts", {}).items()
+        ]
+        self.output = output
+
+    def changed(self, host: str) -> int:
+        return self.stats.get(host, {}).get("changed", 0)
+
+    def failed_tasks(self, host: str = "") -> list[str]:
+        """The names of the tasks that failed, in order, on one host or on any."""
+        return [name for name, on, result in self.results if (not host or on == host) and result.get("failed")]
+
+    def summary(self) -> str:
+        """The recap and the failed tasks, for an assertion's message (no task output, so no secret)."""
+        failed = [(name, host) for name, host, result in self.results if result.get("failed")]
+        return f"rc {self.returncode}; recap {self.stats}; failed {failed}"
+
+
+def run_playbook(inventory: str, path: str, *args: str) -> Run:
+    """Run one of the project's playbooks (a path from the repository's root) against the scenario."""
+    result = subprocess.run(
+        ["ansible-playbook", "-i", inventory, path, *args],
+        check=False,
+        cwd=ROOT,
+        env=dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1"),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    start = result.stdout.find("{")
+    try:
+        data = json.loads(result.stdout[start:]) if start >= 0 else {}
+    except json.JSONDecodeError:
+        data = {}
+    return Run(result.returncode, data, result.stderr[-3000:])
