@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from checks import CONNECTED, NO_ANSWER, ROOT, connect
+from checks import CONNECTED, NO_ANSWER, connect, run_playbook
 
 WORKERS = ["e2e-worker1", "e2e-worker2"]
 BATCH = Path(__file__).resolve().parent / "task_batch.py"
@@ -22,18 +22,6 @@ BATCH = Path(__file__).resolve().parent / "task_batch.py"
 
 def main_pid(host, unit: str) -> int:
     return int(host.check_output(f"systemctl show --property MainPID --value {unit}"))
-
-
-def ansible_playbook(inventory: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["ansible-playbook", "-i", inventory, *args],
-        check=False,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=900,
-    )
 
 
 def test_each_worker_built_its_own_virtualenv_the_same(hosts):
@@ -51,10 +39,10 @@ def test_each_worker_built_its_own_virtualenv_the_same(hosts):
 @pytest.fixture(scope="module")
 def client_app(inventory, hosts):
     """The operator's Celery settings rendered on the client by controller.yml, and the batch script there."""
-    rendered = ansible_playbook(
+    rendered = run_playbook(
         inventory, "controller.yml", "-e", "controller_hosts=e2e-client", "-e", "controller_app_dir=/opt/client/app"
     )
-    assert rendered.returncode == 0, rendered.stdout[-3000:]
+    assert rendered.returncode == 0, rendered.summary() + rendered.output
     subprocess.run(["docker", "cp", str(BATCH), "e2e-client:/opt/client/task_batch.py"], check=True)
     return hosts("e2e-client")
 
@@ -112,8 +100,8 @@ def restart_workers(inventory, hosts):
     before = {name: main_pid(hosts(name), "celery-worker@w1") for name in WORKERS}
 
     def disrupt():
-        result = ansible_playbook(inventory, "workers.yml", "--tags", "restart")
-        assert result.returncode == 0, result.stdout[-3000:]
+        result = run_playbook(inventory, "workers.yml", "--tags", "restart")
+        assert result.returncode == 0, result.summary() + result.output
 
     def check(report, disrupted_at):
         # Every worker has a new main process, and runs.
