@@ -187,7 +187,7 @@ def fleet_client(size: int, inv: Path) -> dict:
             "-e",
             f"controller_broker_port={fleet_port(size)}",
             "-e",
-            f"controller_app_dir={client_dir}",
+            f"controller_output_dir={client_dir}",
         ],
         timeout=300,
         logfile=f"fleet{size}-controller.log",

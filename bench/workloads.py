@@ -145,7 +145,7 @@ def tuning(inv: Path, env: dict, args) -> list[dict]:
         ("workers: prefetch 4 (late acks kept)", prefetch4),
         ("workers: early acks (prefetch 1)", early),
         ("workers: prefetch 4 and early acks", prefetch4 | early),
-        ("workers: publisher confirms off", {"celery_worker_confirm_publish": False}),
+        ("workers: publisher confirms off", {"fleet_broker_confirm_publish": False}),
     ]
     rows = []
     default_tps = client_fleet(env, "throughput", "--n", str(args.tasks))["tasks_per_s"]

@@ -1,4 +1,4 @@
-"""The Celery settings the worker role renders, executed as Python.
+"""The Celery settings the fleet role renders for a worker and for the operator, executed as Python.
 
 The template is rendered with Jinja2 and Ansible's own core filters for
 each result backend, then run: the values a worker would
@@ -16,33 +16,36 @@ from ansible.plugins.filter.core import FilterModule
 from ansible.plugins.test.core import TestModule as AnsibleTests
 
 ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE = ROOT / "roles/celery_worker/templates/celeryconfig.py.j2"
+TEMPLATE = ROOT / "roles/fleet/templates/celeryconfig.py.j2"
 PASSWORD = "p@ss:w/rd?#%&'\"\\ é"
 
 BASE = {
     "ansible_managed": "Managed by Ansible",
-    "celery_worker_config_for": "a test",
-    "celery_worker_celery_version": "5.6.3",
-    "celery_worker_broker_user": "celery",
-    "celery_worker_broker_password": PASSWORD,
-    "celery_worker_broker_host": "hub.example.org",
-    "celery_worker_broker_port": 5671,
-    "celery_worker_broker_vhost": "celery",
-    "celery_worker_broker_plaintext": False,
-    "celery_worker_broker_heartbeat": 60,
-    "celery_worker_ca_file": "/etc/celery-fleet/tls/ca.pem",
-    "celery_worker_acks_late": True,
-    "celery_worker_prefetch_multiplier": 1,
-    "celery_worker_confirm_publish": True,
-    "celery_worker_mongodb_host": "hub.example.org",
-    "celery_worker_mongodb_port": 27017,
-    "celery_worker_mongodb_user": "celery",
-    "celery_worker_mongodb_password": PASSWORD,
-    "celery_worker_mongodb_database": "results",
-    "celery_worker_result_expires": 3600,
-    "celery_worker_result_backend": "rpc",
-    "celery_worker_task_soft_time_limit": 600,
-    "celery_worker_task_kill_grace": 30,
+    "fleet_celery_settings_for": "a test",
+    "fleet_celery_settings_celery_version": "5.6.3",
+    "fleet_celery_settings_broker_host": "hub.example.org",
+    "fleet_celery_settings_broker_plaintext": False,
+    "fleet_celery_settings_mongodb_host": "hub.example.org",
+    "fleet_celery_settings_ca_file": "/etc/celery-fleet/tls/ca.pem",
+    "fleet_celery_settings_worker": {
+        "acks_late": True,
+        "prefetch_multiplier": 1,
+        "soft_time_limit": 600,
+        "kill_grace": 30,
+    },
+    "fleet_broker_user": "celery",
+    "fleet_broker_password": PASSWORD,
+    "fleet_broker_tls_port": 5671,
+    "fleet_broker_plaintext_port": 5672,
+    "fleet_broker_vhost": "celery",
+    "fleet_broker_heartbeat": 60,
+    "fleet_broker_confirm_publish": True,
+    "fleet_mongodb_port": 27017,
+    "fleet_mongodb_user": "celery",
+    "fleet_mongodb_password": PASSWORD,
+    "fleet_mongodb_database": "results",
+    "fleet_result_expires": 3600,
+    "fleet_result_backend": "rpc",
 }
 
 
@@ -73,12 +76,13 @@ def test_broker_certificate_and_host_name_are_verified():
 
 
 def test_system_trust_store_when_no_ca_file():
-    assert "ca_certs" not in render(celery_worker_ca_file="")["broker_use_ssl"]
+    assert "ca_certs" not in render(fleet_celery_settings_ca_file="")["broker_use_ssl"]
 
 
 def test_plaintext_has_no_tls_settings():
-    settings = render(celery_worker_broker_plaintext=True, celery_worker_broker_port=5672)
+    settings = render(fleet_celery_settings_broker_plaintext=True)
     assert settings["broker_url"].startswith("amqp://")
+    assert urlsplit(settings["broker_url"]).port == 5672
     assert "broker_use_ssl" not in settings
 
 
@@ -92,6 +96,18 @@ def test_reliability_settings():
     assert settings["worker_cancel_long_running_tasks_on_connection_loss"] is True
     assert settings["broker_heartbeat"] == 60
     assert settings["accept_content"] == ["json"]
+
+
+def test_the_operators_settings_reach_the_same_broker_and_backend_without_the_workers_settings():
+    """A process that only sends tasks gets the broker and the backend, not the worker's knobs."""
+    worker = render(fleet_result_backend="mongodb")
+    operator = render(fleet_result_backend="mongodb", fleet_celery_settings_worker={})
+    assert operator["broker_url"] == worker["broker_url"]
+    assert operator["mongodb_backend_settings"] == worker["mongodb_backend_settings"]
+    assert operator["broker_transport_options"] == {"confirm_publish": True}
+    worker_only = {"task_acks_late", "task_soft_time_limit", "task_time_limit", "worker_prefetch_multiplier"}
+    assert worker_only <= set(worker)
+    assert not worker_only & set(operator)
 
 
 def test_a_long_task_is_stopped_by_celery_and_a_channel_error_is_retried():
@@ -109,11 +125,11 @@ def test_control_and_event_queues_are_exclusive():
 
 
 def test_publisher_confirms_can_be_turned_off():
-    assert render(celery_worker_confirm_publish=False)["broker_transport_options"] == {"confirm_publish": False}
+    assert render(fleet_broker_confirm_publish=False)["broker_transport_options"] == {"confirm_publish": False}
 
 
 def test_mongodb_backend_uses_tls_and_auth_source():
-    settings = render(celery_worker_result_backend="mongodb")
+    settings = render(fleet_result_backend="mongodb")
     assert settings["result_backend"] == "mongodb://"
     mongo = settings["mongodb_backend_settings"]
     assert (mongo["host"], mongo["port"], mongo["user"], mongo["database"]) == (
@@ -132,18 +148,18 @@ def test_mongodb_backend_uses_tls_and_auth_source():
 def test_mongodb_backend_has_no_extended_results():
     """With result_extended, a chord whose header task fails raises KeyError('name') on the
     MongoDB backend instead of ChordError (celery#8877, still so in 5.6.3)."""
-    assert "result_extended" not in render(celery_worker_result_backend="mongodb")
+    assert "result_extended" not in render(fleet_result_backend="mongodb")
 
 
 def test_rpc_backend():
-    settings = render(celery_worker_result_backend="rpc")
+    settings = render(fleet_result_backend="rpc")
     assert settings["result_backend"] == "rpc://"
     assert "mongodb_backend_settings" not in settings
     assert settings["result_extended"] is True
 
 
 def test_no_backend_ignores_results():
-    settings = render(celery_worker_result_backend="none")
+    settings = render(fleet_result_backend="none")
     assert "result_backend" not in settings
     assert settings["task_ignore_result"] is True
 
@@ -153,5 +169,5 @@ def test_every_setting_is_a_celery_setting(backend):
     """Names must be Celery 5.6's own (a typo is silently ignored by Celery)."""
     defaults = pytest.importorskip("celery.app.defaults", reason="celery is not installed in this virtualenv")
     known = {key for key, _ in defaults.flatten(defaults.NAMESPACES)}
-    unknown = set(render(celery_worker_result_backend=backend)) - known - {"ssl", "quote"}
+    unknown = set(render(fleet_result_backend=backend)) - known - {"ssl", "quote"}
     assert not unknown

@@ -43,11 +43,15 @@ def test_the_controller_play_writes_the_operators_files_as_the_operator(tmp_path
         "fleet_broker_password: a-test-password-of-some-length\n"
     )
     app = tmp_path / "app"
-    result = ansible_playbook("-i", str(inventory), "controller.yml", "-e", f"controller_app_dir={app}")
+    result = ansible_playbook("-i", str(inventory), "controller.yml", "-e", f"controller_output_dir={app}")
     assert result.returncode == 0, result.stdout[-3000:]
     settings = app / "celeryconfig_local.py"
     info = settings.stat()
     assert info.st_uid == os.getuid()
     assert stat.S_IMODE(info.st_mode) == 0o600
-    assert "amqps://" in settings.read_text() and "hub.example.org" in settings.read_text()
+    text = settings.read_text()
+    assert "amqps://" in text and "hub.example.org" in text
+    # Only the workers' copy carries the workers' settings.
+    assert "task_acks_late" not in text and "worker_prefetch_multiplier" not in text
+    assert f'"ca_certs": "{app}/controller/ca.pem"' in text
     assert (app / "controller" / "ca.pem").read_text() == (pki / "ca.pem").read_text()

@@ -114,7 +114,7 @@ def test_the_worker_unit_runs_sandboxed_as_the_service_user(hosts, name):
 
 
 def test_controller_yml_renders_the_operators_settings_and_a_second_run_changes_nothing(inventory):
-    args = ("-e", "controller_hosts=default-client", "-e", f"controller_app_dir={CLIENT_APP}")
+    args = ("-e", "controller_hosts=default-client", "-e", f"controller_output_dir={CLIENT_APP}")
     first = run_playbook(inventory, "controller.yml", *args)
     assert first.returncode == 0, first.summary() + first.output
     again = run_playbook(inventory, "controller.yml", *args)

@@ -40,7 +40,7 @@ def test_each_worker_built_its_own_virtualenv_the_same(hosts):
 def client_app(inventory, hosts):
     """The operator's Celery settings rendered on the client by controller.yml, and the batch script there."""
     rendered = run_playbook(
-        inventory, "controller.yml", "-e", "controller_hosts=e2e-client", "-e", "controller_app_dir=/opt/client/app"
+        inventory, "controller.yml", "-e", "controller_hosts=e2e-client", "-e", "controller_output_dir=/opt/client/app"
     )
     assert rendered.returncode == 0, rendered.summary() + rendered.output
     subprocess.run(["docker", "cp", str(BATCH), "e2e-client:/opt/client/task_batch.py"], check=True)
