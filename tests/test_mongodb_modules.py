@@ -1,0 +1,192 @@
+"""The mongodb role's own modules and their shared login code, without a mongod.
+
+What each module decides from what mongod answers: which index call a TTL
+run makes (and none in check mode), how a refused login is told from an
+unreachable server, and the client options every module logs in with. The
+molecule/mongodb scenario runs them against a real mongod (where MongoDB's
+packages can be had: see ../shared/PLATFORM.md); here mongod's side is a
+stand-in that answers what pymongo would and records what it was asked.
+"""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+from pymongo.errors import OperationFailure
+
+ROLE = Path(__file__).resolve().parent.parent / "roles/mongodb"
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# The modules import their shared code the way Ansible ships it to a host.
+shared = _load("ansible.module_utils.celery_fleet_mongodb", ROLE / "module_utils/celery_fleet_mongodb.py")
+ttl_index = _load("mongodb_ttl_index", ROLE / "library/mongodb_ttl_index.py")
+login_check = _load("mongodb_login_check", ROLE / "library/mongodb_login_check.py")
+
+LOGIN = {"login_user": "admin", "login_password": "a-password", "login_port": 27017}
+
+
+class Collection:
+    def __init__(self, calls, indexes):
+        self.calls, self.indexes = calls, indexes
+
+    def list_indexes(self):
+        return [{"name": "_id_", "key": {"_id": 1}}, *self.indexes.values()]
+
+    def create_index(self, keys, name, expireAfterSeconds):
+        self.calls.append(("create_index", keys, name, expireAfterSeconds))
+
+    def drop_index(self, name):
+        self.calls.append(("drop_index", name))
+
+
+class Database:
+    def __init__(self, calls, indexes):
+        self.calls, self.indexes = calls, indexes
+
+    def __getitem__(self, collection):
+        return Collection(self.calls, self.indexes)
+
+    def command(self, name, *args, **kwargs):
+        self.calls.append((name, args, kwargs))
+        return {"ok": 1}
+
+
+class Client:
+    """A mongod holding one collection with the given indexes."""
+
+    def __init__(self, indexes=(), login_error=None):
+        self.calls = []
+        self.indexes = {index["name"]: index for index in indexes}
+        self.login_error = login_error
+        self.closed = False
+
+    def __getitem__(self, database):
+        if self.login_error:
+            raise self.login_error
+        return Database(self.calls, self.indexes)
+
+    def close(self):
+        self.closed = True
+
+
+def run(module, client, args, monkeypatch, capsys):
+    """Run a module's main() as Ansible would; its JSON result and the options it connected with."""
+    seen = {}
+
+    def connect(**options):
+        seen.update(options)
+        return client
+
+    monkeypatch.setattr(module, "MongoClient", connect)
+    with patch_module_args(args), pytest.raises(SystemExit):
+        module.main()
+    return json.loads(capsys.readouterr().out), seen
+
+
+TTL = {**LOGIN, "database": "celery", "collection": "celery_taskmeta", "field": "date_done", "name": "results_ttl"}
+CURRENT = {"name": "results_ttl", "key": {"date_done": -1}, "expireAfterSeconds": 3600}
+
+
+@pytest.mark.parametrize(
+    ("indexes", "seconds", "action", "call"),
+    [
+        ([], 3600, "created", ("create_index", [("date_done", -1)], "results_ttl", 3600)),
+        ([CURRENT], 3600, "none", None),
+        (
+            [CURRENT],
+            86400,
+            "updated",
+            ("collMod", ("celery_taskmeta",), {"index": {"name": "results_ttl", "expireAfterSeconds": 86400}}),
+        ),
+        ([CURRENT], 0, "dropped", ("drop_index", "results_ttl")),
+        ([], 0, "none", None),
+    ],
+    ids=[
+        "absent: created",
+        "same lifetime: untouched",
+        "other lifetime: changed in place",
+        "0: dropped",
+        "0 and absent",
+    ],
+)
+def test_the_ttl_index_gets_the_one_call_that_makes_it_right(indexes, seconds, action, call, monkeypatch, capsys):
+    client = Client(indexes)
+    result, _ = run(ttl_index, client, {**TTL, "expire_after_seconds": seconds}, monkeypatch, capsys)
+    assert (result["action"], result["changed"]) == (action, action != "none")
+    assert client.calls == ([call] if call else [])
+    assert client.closed
+
+
+def test_check_mode_reports_the_change_and_makes_no_call(monkeypatch, capsys):
+    client = Client([CURRENT])
+    result, _ = run(
+        ttl_index, client, {**TTL, "expire_after_seconds": 60, "_ansible_check_mode": True}, monkeypatch, capsys
+    )
+    assert (result["action"], result["changed"]) == ("updated", True)
+    assert client.calls == []
+
+
+def test_a_negative_lifetime_is_refused_before_connecting(monkeypatch, capsys):
+    result, seen = run(ttl_index, Client(), {**TTL, "expire_after_seconds": -1}, monkeypatch, capsys)
+    assert result["failed"] and "expire_after_seconds must be 0" in result["msg"]
+    assert seen == {}
+
+
+def test_a_failing_index_call_fails_the_task_naming_the_index(monkeypatch, capsys):
+    client = Client(login_error=OperationFailure("not authorized on celery", code=13))
+    result, _ = run(ttl_index, client, {**TTL, "expire_after_seconds": 60}, monkeypatch, capsys)
+    assert result["failed"] and result["msg"].startswith("Cannot manage the TTL index results_ttl: not authorized")
+    assert client.closed
+
+
+def test_a_working_password_is_reported_authenticated_and_changes_nothing(monkeypatch, capsys):
+    result, seen = run(login_check, Client(), LOGIN, monkeypatch, capsys)
+    assert (result["authenticated"], result["changed"]) == (True, False)
+    assert seen["authMechanism"] == "SCRAM-SHA-256"
+
+
+def test_a_refused_password_is_an_answer_not_a_failure(monkeypatch, capsys):
+    client = Client(login_error=OperationFailure("Authentication failed.", code=18))
+    result, _ = run(login_check, client, LOGIN, monkeypatch, capsys)
+    assert (result["authenticated"], result["changed"], result.get("failed", False)) == (False, False, False)
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (
+            OperationFailure("not authorized", code=13, details={"errmsg": "not authorized on admin"}),
+            "mongod refused the check: not authorized on admin",
+        ),
+        (ConnectionRefusedError("refused"), "Cannot reach mongod on 127.0.0.1:27017: ConnectionRefusedError"),
+    ],
+    ids=["another refusal", "mongod down"],
+)
+def test_any_other_error_fails_without_the_password(error, message, monkeypatch, capsys):
+    result, _ = run(login_check, Client(login_error=error), LOGIN, monkeypatch, capsys)
+    assert result["failed"] and result["msg"] == message
+    assert LOGIN["login_password"] not in json.dumps(result)
+
+
+def test_the_login_options_turn_on_tls_only_with_a_ca_file():
+    params = {**shared_defaults(), **LOGIN}
+    plain = shared.client_options(params)
+    assert plain["directConnection"] is True and "tls" not in plain and "authMechanism" not in plain
+    tls = shared.client_options({**params, "tls_ca_file": "/etc/ca.pem"}, mechanism="SCRAM-SHA-256")
+    assert (tls["tls"], tls["tlsCAFile"], tls["tlsAllowInvalidHostnames"]) == (True, "/etc/ca.pem", False)
+    assert tls["authMechanism"] == "SCRAM-SHA-256" and tls["authSource"] == "admin"
+
+
+def shared_defaults():
+    return {name: spec.get("default") for name, spec in shared.LOGIN_ARGUMENT_SPEC.items()}
