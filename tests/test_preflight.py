@@ -76,12 +76,17 @@ def test_a_firewall_source_that_is_not_an_address_is_named(tmp_path):
     assert "UNREACHABLE" not in result.stdout
 
 
-def test_a_staging_acme_ca_without_its_root_is_refused_naming_both(tmp_path):
-    staging = FLEET_VARS + (
-        "    tls_mode: acme\n    tls_acme_server: letsencrypt_test\n"
-        "    tls_acme_domain: hub.example.org\n    tls_acme_email: ops@example.org\n"
-    )
-    result = run("site.yml", write_inventory(tmp_path, HOSTS.format(extra=staging, hub="hub1:")))
+@pytest.mark.parametrize("where", ["group all", "the hub's host vars"])
+def test_a_staging_acme_ca_without_its_root_is_refused_naming_both(tmp_path, where):
+    acme = {"tls_mode": "acme", "tls_acme_server": "letsencrypt_test", "tls_acme_domain": "hub.example.org"}
+    if where == "group all":
+        extra = FLEET_VARS + "".join(f"    {key}: {value}\n" for key, value in acme.items())
+        hub = "hub1:"
+    else:
+        extra = FLEET_VARS
+        hub = "hub1: {" + ", ".join(f"{key}: {value}" for key, value in acme.items()) + "}"
+    extra += "    tls_acme_email: ops@example.org\n"
+    result = run("site.yml", write_inventory(tmp_path, HOSTS.format(extra=extra, hub=hub)))
     assert result.returncode != 0
     assert "tls_acme_server is letsencrypt_test" in result.stdout and "tls_acme_client_ca_file" in result.stdout
     assert "UNREACHABLE" not in result.stdout
