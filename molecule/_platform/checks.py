@@ -53,8 +53,9 @@ def playbook(inventory: str, body: str, tmp_path: Path, *args: str) -> subproces
 PROBES = Path(__file__).resolve().parent / "probes"
 
 
-def probe(container: str, name: str, args: dict) -> dict:
-    """Run probes/<name>.py's main(args) on a scenario host with its python3, and return what it returns.
+def probe(container: str, name: str, args: dict, python: str = "python3") -> dict:
+    """Run probes/<name>.py's main(args) on a scenario host with `python` (its python3, or a virtualenv's), and
+    return what it returns.
 
     The script and its arguments (passwords included) travel on stdin, never on a command line.
     """
@@ -65,7 +66,7 @@ def probe(container: str, name: str, args: dict) -> dict:
     loader = "import sys; exec(compile(sys.stdin.read(int(sys.stdin.readline())), 'probe', 'exec'))"
     stdin = f"{len(program)}\n{program}{json.dumps(args)}\n"
     result = subprocess.run(
-        ["docker", "exec", "-i", container, "python3", "-c", loader],
+        ["docker", "exec", "-i", container, python, "-c", loader],
         input=stdin,
         check=False,
         capture_output=True,
