@@ -1,6 +1,6 @@
 """Show the fleet at work, from the operator's machine.
 
-Run from app/ after the controller playbook rendered celeryconfig_local.py:
+Run from app/ after the controller playbook rendered celeryconfig.py:
     python demo.py
 It lists the worker nodes online, computes add(2, 3) and a word count
 (map-reduce) on the workers, and says which node ran each task. The nodes

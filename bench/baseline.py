@@ -39,8 +39,6 @@ def client_baseline(*args: str, timeout: float = 1200) -> dict:
             "exec",
             "-e",
             "PYTHONPATH=/opt/bench/conf:/opt/bench/app",
-            "-e",
-            "CELERY_CONFIG_MODULE=celeryconfig_local",
             BASELINE,
             "/opt/bench/venv/bin/python",
             "/opt/bench/client.py",
@@ -96,7 +94,7 @@ def start_baseline(fleet_config: Path, concurrency: int) -> None:
     run(["docker", "cp", str(ROOT / "app"), f"{BASELINE}:/opt/bench/app"])
     run(["docker", "cp", str(BENCH / "client.py"), f"{BASELINE}:/opt/bench/client.py"])
     # Only the package: app/ may hold the lab's rendered operator settings.
-    run(["docker", "exec", BASELINE, "rm", "-rf", "/opt/bench/app/celeryconfig_local.py", "/opt/bench/app/controller"])
+    run(["docker", "exec", BASELINE, "rm", "-rf", "/opt/bench/app/celeryconfig.py", "/opt/bench/app/controller"])
     run(
         [
             "docker",
@@ -113,9 +111,9 @@ def start_baseline(fleet_config: Path, concurrency: int) -> None:
     # loopback (Debian's RabbitMQ lets guest in from loopback only).
     text = fleet_config.read_text(encoding="utf-8")
     text += '\n# Single-host baseline\nbroker_url = "amqp://guest:guest@127.0.0.1:5672//"\nbroker_use_ssl = False\n'
-    conf = WORK / "baseline-celeryconfig_local.py"
+    conf = WORK / "baseline-celeryconfig.py"
     conf.write_text(text, encoding="utf-8")
-    run(["docker", "cp", str(conf), f"{BASELINE}:/opt/bench/conf/celeryconfig_local.py"])
+    run(["docker", "cp", str(conf), f"{BASELINE}:/opt/bench/conf/celeryconfig.py"])
     run(["docker", "exec", BASELINE, "systemctl", "start", "rabbitmq-server"], timeout=300)
     for _ in range(60):
         probe = ["docker", "exec", BASELINE, "rabbitmq-diagnostics", "-q", "check_port_listener", "5672"]
@@ -129,8 +127,6 @@ def start_baseline(fleet_config: Path, concurrency: int) -> None:
             "-d",
             "-e",
             "PYTHONPATH=/opt/bench/conf:/opt/bench/app",
-            "-e",
-            "CELERY_CONFIG_MODULE=celeryconfig_local",
             BASELINE,
             "sh",
             "-c",

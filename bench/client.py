@@ -2,7 +2,7 @@
 
 Runs wherever the app runs (the operator's machine against the fleet, or
 inside the single-host baseline container), with ``proj`` and a
-``celeryconfig_local`` module on PYTHONPATH. Prints one JSON object.
+``celeryconfig`` module on PYTHONPATH. Prints one JSON object.
 
     python client.py ping --nodes 2
     python client.py throughput --n 10000 [--clients 4] [--no-confirm] [--compression gzip] [--chunk 100]

@@ -192,7 +192,7 @@ def fleet_client(size: int, inv: Path) -> dict:
         timeout=300,
         logfile=f"fleet{size}-controller.log",
     )
-    return {"PYTHONPATH": f"{client_dir}:{ROOT / 'app'}", "CELERY_CONFIG_MODULE": "celeryconfig_local"}
+    return {"PYTHONPATH": f"{client_dir}:{ROOT / 'app'}"}
 
 
 def client_fleet(env: dict, *args: str, timeout: float = 1200) -> dict:

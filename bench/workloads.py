@@ -16,7 +16,7 @@ def workloads(size: int, inv: Path, args, out: dict) -> None:
     nodes = client_fleet(env, "ping", "--nodes", str(size), "--timeout", "120")["nodes"]
     worker_cores = pool_processes_per_worker(size) * size
     log(f"fleet {size}: {len(nodes)} nodes answer, {worker_cores} pool processes; baseline container")
-    start_baseline(WORK / f"fleet{size}" / "client" / "celeryconfig_local.py", args.baseline_concurrency)
+    start_baseline(WORK / f"fleet{size}" / "client" / "celeryconfig.py", args.baseline_concurrency)
 
     wk = ("celery-worker",)
     mem = {"idle": {}, "load": {}}

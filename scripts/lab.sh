@@ -48,7 +48,7 @@ EOT
     ansible-playbook -i inventory/lab molecule/_platform/lab.yml -e lab_state=absent
     # What the lab left on this machine: its CA, secrets and the rendered
     # client settings.
-    rm -rf "$HOME/.config/celery-fleet/lab" app/celeryconfig_local.py app/controller
+    rm -rf "$HOME/.config/celery-fleet/lab" app/celeryconfig.py app/celeryconfig_local.py app/controller
     ;;
   *)
     echo "usage: $0 up|down" >&2

@@ -6,6 +6,7 @@ load are checked, and a password full of URL-special characters must come
 out quoted in the broker URL and intact in the backend settings.
 """
 
+import importlib.util
 import ssl
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -17,6 +18,9 @@ from ansible.plugins.test.core import TestModule as AnsibleTests
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "roles/fleet/templates/celeryconfig.py.j2"
+_spec = importlib.util.spec_from_file_location("fleet_celery", ROOT / "roles/fleet/filter_plugins/fleet_celery.py")
+fleet_celery = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fleet_celery)
 PASSWORD = "p@ss:w/rd?#%&'\"\\ é"
 
 BASE = {
@@ -26,6 +30,9 @@ BASE = {
     "fleet_celery_settings_broker_host": "hub.example.org",
     "fleet_celery_settings_broker_plaintext": False,
     "fleet_celery_settings_mongodb_host": "hub.example.org",
+    # Not given: the fleet's ports (the roles leave them out; Ansible's default() needs a value here).
+    "fleet_celery_settings_broker_port": None,
+    "fleet_celery_settings_mongodb_port": None,
     "fleet_celery_settings_ca_file": "/etc/celery-fleet/tls/ca.pem",
     "fleet_celery_settings_worker": {
         "acks_late": True,
@@ -46,12 +53,14 @@ BASE = {
     "fleet_mongodb_database": "results",
     "fleet_result_expires": 3600,
     "fleet_result_backend": "rpc",
+    "fleet_celery_extra_settings": {},
 }
 
 
 def render(**overrides) -> dict:
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True)
     env.filters.update(FilterModule().filters())
+    env.filters.update(fleet_celery.FilterModule().filters())
     env.tests.update(AnsibleTests().tests())
     source = env.from_string(TEMPLATE.read_text()).render(**{**BASE, **overrides})
     settings: dict = {}
@@ -171,3 +180,26 @@ def test_every_setting_is_a_celery_setting(backend):
     known = {key for key, _ in defaults.flatten(defaults.NAMESPACES)}
     unknown = set(render(fleet_result_backend=backend)) - known - {"ssl", "quote"}
     assert not unknown
+
+
+def test_the_apps_own_settings_come_last_as_python_values():
+    extra = {
+        "task_routes": {"crawler.tasks.fetch": {"queue": "crawl"}},
+        "beat_schedule": {"tick": {"task": "crawler.tasks.tick", "schedule": 5.0, "args": [1, None, True]}},
+        "task_default_queue": 'it\'s "quoted"',
+        "worker_max_tasks_per_child": 100,
+    }
+    settings = render(fleet_celery_extra_settings=extra)
+    assert {key: settings[key] for key in extra} == extra
+    # Read by Celery like any other setting.
+    assert settings["broker_url"].startswith("amqps://")
+
+
+def test_a_client_that_reaches_the_hub_through_a_tunnel_uses_its_own_ports():
+    settings = render(
+        fleet_result_backend="mongodb",
+        fleet_celery_settings_broker_port=15671,
+        fleet_celery_settings_mongodb_port=37017,
+    )
+    assert urlsplit(settings["broker_url"]).port == 15671
+    assert settings["mongodb_backend_settings"]["port"] == 37017

@@ -45,7 +45,7 @@ def test_the_controller_play_writes_the_operators_files_as_the_operator(tmp_path
     app = tmp_path / "app"
     result = ansible_playbook("-i", str(inventory), "controller.yml", "-e", f"controller_output_dir={app}")
     assert result.returncode == 0, result.stdout[-3000:]
-    settings = app / "celeryconfig_local.py"
+    settings = app / "celeryconfig.py"
     info = settings.stat()
     assert info.st_uid == os.getuid()
     assert stat.S_IMODE(info.st_mode) == 0o600

@@ -98,3 +98,76 @@ def test_a_private_fleet_without_its_network_is_refused(tmp_path):
     assert result.returncode != 0
     assert "fleet_network_profile is private: set fleet_private_subnet" in result.stdout
     assert "UNREACHABLE" not in result.stdout
+
+
+def app_without_celery(tmp_path: Path) -> Path:
+    app = tmp_path / "app"
+    (app / "crawler").mkdir(parents=True)
+    (app / "crawler" / "__init__.py").write_text("")
+    (app / "requirements.txt").write_text("requests==2.32.3\n")
+    return app
+
+
+@pytest.mark.parametrize(
+    ("worker_vars", "named"),
+    [
+        ("{celery_worker_instances: [{name: a}, {name: a}]}", "names a more than once"),
+        (
+            "{celery_worker_instances: [{name: a, pool: fork}]}",
+            "pool is one of prefork, threads, solo, gevent, eventlet",
+        ),
+        ("{celery_worker_instances: [{name: a, queue: crawl}]}", "Unknown: queue."),
+        ("{celery_worker_environment: {PYTHONPATH: /tmp}}", "may not set what the units set themselves"),
+        ("{celery_worker_app: spider}", "celery_worker_app is spider, but celery_worker_app_source"),
+        ("{celery_worker_app: crawler, celery_worker_app_source: APP}", "do not ask for Celery: add celery"),
+    ],
+    ids=[
+        "duplicate instance",
+        "unknown pool",
+        "unknown instance key",
+        "reserved variable",
+        "no such module",
+        "no celery",
+    ],
+)
+def test_a_bad_worker_setting_is_refused_before_any_host_is_touched(tmp_path, worker_vars, named):
+    body = HOSTS.format(extra=FLEET_VARS, hub="hub1:").replace(
+        "        w1:\n", "        w1: " + worker_vars.replace("APP", str(app_without_celery(tmp_path))) + "\n"
+    )
+    result = run("site.yml", write_inventory(tmp_path, body))
+    assert result.returncode != 0
+    assert named in result.stdout, result.stdout[-3000:]
+    assert "UNREACHABLE" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("fleet", "workers", "named"),
+    [
+        (
+            "",
+            "        w1: {celery_worker_beat: true}\n        w2: {celery_worker_beat: true}\n",
+            "celery_worker_beat is true on w1 and w2",
+        ),
+        ("    fleet_celery_beat: true\n", "        w1:\n", "no worker runs the scheduler"),
+    ],
+    ids=["two schedulers", "none when asked"],
+)
+def test_one_scheduler_exactly_when_asked(tmp_path, fleet, workers, named):
+    body = HOSTS.format(extra=FLEET_VARS + fleet, hub="hub1:").replace("        w1:\n", workers)
+    result = run("site.yml", write_inventory(tmp_path, body))
+    assert result.returncode != 0
+    assert named in result.stdout, result.stdout[-3000:]
+    assert "UNREACHABLE" not in result.stdout
+
+
+def test_a_setting_celery_fleet_writes_is_refused_in_the_extra_settings(tmp_path):
+    extra = (
+        FLEET_VARS
+        + "    fleet_celery_extra_settings: {task_routes: {a: b}, broker_url: 'amqp://x', result_expires: 1}\n"
+    )
+    result = run("site.yml", write_inventory(tmp_path, HOSTS.format(extra=extra, hub="hub1:")))
+    assert result.returncode != 0
+    message = " ".join(result.stdout.split())
+    assert "fleet_celery_extra_settings sets broker_url (set by fleet_hub_names and fleet_broker_*" in message
+    assert "result_expires (set by fleet_result_expires)" in message and "task_routes" not in message
+    assert "UNREACHABLE" not in result.stdout

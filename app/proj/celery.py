@@ -1,18 +1,15 @@
 """The Celery application.
 
-Its settings come from a module, not from this file: on a worker, the
-``celeryconfig`` the worker role renders per host (the unit puts its folder
-on PYTHONPATH and names it in CELERY_CONFIG_MODULE); on the operator's
-machine, ``celeryconfig_local`` next to this package, rendered by the
-controller playbook.
+Its settings come from the module ``celeryconfig``, which celery-fleet
+renders: on a worker, the worker role's (its folder is on the unit's
+PYTHONPATH); on the operator's machine, the controller role's, next to this
+package. The walkthrough's own app reads it the same way.
 """
-
-import os
 
 from celery import Celery
 
 app = Celery("proj", include=["proj.tasks"])
-app.config_from_object(os.environ.get("CELERY_CONFIG_MODULE", "celeryconfig_local"))
+app.config_from_object("celeryconfig")
 
 if __name__ == "__main__":
     app.start()

@@ -222,7 +222,7 @@ def app_versions(tmp_path_factory) -> Path:
     apps = tmp_path_factory.mktemp("apps")
     source = ROOT / "app"
     for version in ("new", "broken"):
-        shutil.copytree(source, apps / version, ignore=shutil.ignore_patterns("celeryconfig_local.py", "controller"))
+        shutil.copytree(source, apps / version, ignore=shutil.ignore_patterns("celeryconfig.py", "controller"))
     with open(apps / "new" / "proj" / "tasks.py", "a") as tasks:
         tasks.write("# A new version of the app.\n")
     with open(apps / "broken" / "proj" / "__init__.py", "a") as package:
@@ -230,7 +230,7 @@ def app_versions(tmp_path_factory) -> Path:
     return apps
 
 
-def test_a_new_version_is_deployed_one_batch_at_a_time_and_a_broken_one_stops_after_the_first(
+def test_a_new_version_is_deployed_one_batch_at_a_time_and_a_broken_one_is_refused_before_any_restart(
     hosts, inventory, app_versions
 ):
     before = main_pids(hosts)
@@ -238,24 +238,28 @@ def test_a_new_version_is_deployed_one_batch_at_a_time_and_a_broken_one_stops_af
     assert new.returncode == 0, new.summary() + new.output
     after = [unit(hosts(name)) for name in WORKERS]
     assert restarted_in_order(before, after)
+    # The new release is what runs, and only it and the one before are kept.
+    for name in WORKERS:
+        worker = hosts(name)
+        assert "# A new version of the app." in worker.file("/opt/celery-fleet/worker/app/proj/tasks.py").content_string
+        releases = worker.check_output("ls -d /opt/celery-fleet/worker/app-*").split()
+        assert len(releases) <= 2, releases
 
-    broken = run_playbook(
-        inventory,
-        "workers.yml",
-        "-e",
-        f"celery_worker_app_source={app_versions / 'broken'}",
-        "-e",
-        "celery_worker_ping_timeout=20",
-    )
+    broken = run_playbook(inventory, "workers.yml", "-e", f"celery_worker_app_source={app_versions / 'broken'}")
     try:
         assert broken.returncode != 0, broken.summary()
-        assert any("Wait until the workers answer a ping" in task for task in broken.failed_tasks()), broken.summary()
-        # The run stopped after the first batch: the second worker changed nothing and runs the good version.
+        refusals = [
+            result.get("msg", "")
+            for name, _host, result in broken.results
+            if result.get("failed") and name.startswith("Stop on an app that does not import")
+        ]
+        assert refusals and "ImportError: a broken release" in refusals[0], broken.summary()
+        # Refused on the first batch before its restart: both workers run on, with the version before.
+        assert main_pids(hosts) == [int(state["MainPID"]) for state in after]
+        assert [unit(hosts(name))["ActiveState"] for name in WORKERS] == ["active", "active"]
         assert broken.changed("default-worker2") == 0, broken.summary()
-        second = unit(hosts("default-worker2"))
-        assert (int(second["MainPID"]), second["ActiveState"]) == (int(after[1]["MainPID"]), "active")
     finally:
-        # The repository's app again, which brings the first worker back.
+        # The repository's app again.
         again = run_playbook(inventory, "workers.yml")
         assert again.returncode == 0, again.summary() + again.output
 
