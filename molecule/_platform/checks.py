@@ -53,13 +53,13 @@ def playbook(inventory: str, body: str, tmp_path: Path, *args: str) -> subproces
 PROBES = Path(__file__).resolve().parent / "probes"
 
 
-def probe(container: str, name: str, args: dict, python: str = "python3") -> dict:
-    """Run probes/<name>.py's main(args) on a scenario host with `python` (its python3, or a virtualenv's), and
-    return what it returns.
+def probe(container: str, name: str, args: dict, python: str = "python3", directory: Path = PROBES) -> dict:
+    """Run <directory>/<name>.py's main(args) (probes/ by default) on a scenario host with `python` (its python3,
+    or a virtualenv's), and return what it returns.
 
     The script and its arguments (passwords included) travel on stdin, never on a command line.
     """
-    source = (PROBES / f"{name}.py").read_text()
+    source = (directory / f"{name}.py").read_text()
     program = (
         f"{source}\n\nimport json as _json, sys as _sys\nprint(_json.dumps(main(_json.loads(_sys.stdin.readline()))))\n"
     )

@@ -1,0 +1,1 @@
+"""Parsers of fetched pages, by content type."""
