@@ -159,7 +159,7 @@ def module_paths(app):
     return [base + ".py", os.path.join(base, "__init__.py")]
 
 
-def fail_on_tree(module, src, entries):
+def fail_on_tree(module, src, entries, files):
     params = module.params
     escaping = [relative for relative, kind in entries if kind == "link" and link_escapes(src, relative)]
     if escaping:
@@ -168,7 +168,6 @@ def fail_on_tree(module, src, entries):
             "Only the app folder goes to the workers: copy those files into it, or exclude them "
             "(celery_worker_app_exclude)."
         )
-    files = {relative for relative, kind in entries if kind == "file"}
     if not any(path in files for path in module_paths(params["app"])):
         tops = sorted({relative.split(os.sep)[0].removesuffix(".py") for relative in files if relative.endswith(".py")})
         module.fail_json(
@@ -222,9 +221,9 @@ def main():
     if not os.path.isdir(src):
         module.fail_json(msg=f"celery_worker_app_source ({src}) is not a folder on the controller.")
     entries = walk(src, params["exclude"])
-    fail_on_tree(module, src, entries)
-    tree = digest(src, entries)
     files = {relative for relative, kind in entries if kind == "file"}
+    fail_on_tree(module, src, entries, files)
+    tree = digest(src, entries)
     if params["requirements"]:
         try:
             pip_reads, names_celery = requirement_files(src, params["requirements"], files)
