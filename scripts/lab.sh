@@ -39,6 +39,7 @@ workers, converged by the real site.yml. From this machine:
   python -c 'from proj.tasks import add; print(add.delay(2, 3).get(timeout=30))'
 Manage the workers (from the repo root):
   ansible-playbook workers.yml --tags restart      # also: start, stop, deploy
+  ansible-playbook playbooks/status.yml            # the fleet at a glance; logs.yml, backup.yml, ...
 Results go through the result backend chosen above (fleet_result_backend).
 Tear it all down: scripts/lab.sh down   (or make lab-down)
 EOT

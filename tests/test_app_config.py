@@ -33,6 +33,11 @@ BASE = {
     # Not given: the fleet's ports (the roles leave them out; Ansible's default() needs a value here).
     "fleet_celery_settings_broker_port": None,
     "fleet_celery_settings_mongodb_port": None,
+    # Not given: the operator's user and password (a worker gives its own, tested below).
+    "fleet_celery_settings_broker_user": None,
+    "fleet_celery_settings_broker_password": None,
+    "fleet_celery_settings_mongodb_user": None,
+    "fleet_celery_settings_mongodb_password": None,
     "fleet_celery_settings_ca_file": "/etc/celery-fleet/tls/ca.pem",
     "fleet_celery_settings_worker": {
         "acks_late": True,
@@ -74,6 +79,23 @@ def test_broker_url_is_amqps_with_the_password_quoted():
     assert (url.hostname, url.port, url.path) == ("hub.example.org", 5671, "/celery")
     assert unquote(url.password) == PASSWORD
     assert "#" not in url.netloc and "/" not in url.netloc
+
+
+def test_a_worker_logs_in_as_its_own_user_to_the_broker_and_mongodb():
+    own = "w0rker/pass#word"
+    settings = render(
+        fleet_result_backend="mongodb",
+        fleet_celery_settings_broker_user="worker-w1.example.org",
+        fleet_celery_settings_broker_password=own,
+        fleet_celery_settings_mongodb_user="worker-w1.example.org",
+        fleet_celery_settings_mongodb_password=own + "m",
+    )
+    url = urlsplit(settings["broker_url"])
+    assert (unquote(url.username), unquote(url.password)) == ("worker-w1.example.org", own)
+    mongo = settings["mongodb_backend_settings"]
+    assert (mongo["user"], mongo["password"]) == ("worker-w1.example.org", own + "m")
+    # The operator's password is nowhere in a worker's settings.
+    assert PASSWORD not in repr(settings)
 
 
 def test_broker_certificate_and_host_name_are_verified():

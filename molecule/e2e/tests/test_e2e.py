@@ -8,16 +8,14 @@ durable queue no worker consumes, and counts them by task (its docstring says
 how). The tests run in this file's order: the last disruption kills a worker.
 """
 
-import json
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
+from batch import assert_none_lost, run_batch
 from checks import CONNECTED, NO_ANSWER, connect, run_playbook
 
 WORKERS = ["e2e-worker1", "e2e-worker2"]
-BATCH = Path(__file__).resolve().parent / "task_batch.py"
 
 
 def main_pid(host, unit: str) -> int:
@@ -34,17 +32,6 @@ def test_each_worker_built_its_own_virtualenv_the_same(hosts):
         targets.add(link.linked_to)
         assert host.package("python3-venv").is_installed, f"{name} did not build its own"
     assert len(targets) == 1, targets
-
-
-@pytest.fixture(scope="module")
-def client_app(inventory, hosts):
-    """The operator's Celery settings rendered on the client by controller.yml, and the batch script there."""
-    rendered = run_playbook(
-        inventory, "controller.yml", "-e", "controller_hosts=e2e-client", "-e", "controller_output_dir=/opt/client/app"
-    )
-    assert rendered.returncode == 0, rendered.summary() + rendered.output
-    subprocess.run(["docker", "cp", str(BATCH), "e2e-client:/opt/client/task_batch.py"], check=True)
-    return hosts("e2e-client")
 
 
 def test_only_the_workers_and_the_operator_reach_the_hub(hosts):
@@ -69,31 +56,6 @@ def test_only_the_workers_and_the_operator_reach_the_hub(hosts):
             assert connect(outsider, "e2e-hub", port) == NO_ANSWER, port
     finally:
         hub.run("systemctl stop e2e-listener-27017")
-
-
-def run_batch(client, name: str, seconds: float, disrupt) -> tuple[dict, float]:
-    """Send the batch, disrupt the fleet once 100 receipts are in; the report, and when the disruption ended."""
-    prefix = f"/var/tmp/e2e-{name}"
-    client.run(f"rm -f {prefix}.midway {prefix}.json")
-    client.check_output(
-        f"systemd-run --unit=e2e-batch-{name} --collect --property=RuntimeMaxSec=330 "
-        "--property=WorkingDirectory=/opt/client/app --setenv=PYTHONPATH=/opt/client/app "
-        f"/opt/client/venv/bin/python /opt/client/task_batch.py {name} 1000 {seconds} 100 300"
-    )
-
-    def wait_for(path: str, timeout: float) -> None:
-        deadline = time.time() + timeout
-        while not client.file(path).exists:
-            if time.time() > deadline:
-                log = client.run(f"journalctl --no-pager --lines 40 --unit e2e-batch-{name}").stdout
-                pytest.fail(f"the batch did not write {path} within {timeout} s:\n{log}")
-            time.sleep(1)
-
-    wait_for(f"{prefix}.midway", 120)
-    disrupt()
-    disrupted_at = time.time()
-    wait_for(f"{prefix}.json", 300)
-    return json.loads(client.file(f"{prefix}.json").content_string), disrupted_at
 
 
 def restart_workers(inventory, hosts):
@@ -152,8 +114,7 @@ def kill_a_worker(inventory, hosts):
 def test_no_task_is_lost(inventory, hosts, client_app, name, seconds, disruption):
     disrupt, check = disruption(inventory, hosts)
     report, disrupted_at = run_batch(client_app, name, seconds, disrupt)
-    assert report["error"] is None, report
-    assert (report["completed"], report["missing"], report["unexpected"]) == (1000, [], []), report
+    assert_none_lost(report)
     # Tasks were still completing after the disruption was over.
     assert report["last_receipt"] > disrupted_at, report
     check(report, disrupted_at)

@@ -1,0 +1,277 @@
+"""Day two on the fleet test_e2e.py leaves behind (e2e-worker1 killed, as a server lost for good): the operator's
+commands, each run as the operator would, against an inventory that says what the operator's hosts.yml says at
+that point (a worker added to the group `workers`, a removed one taken out of it).
+
+In this file's order: the lost worker is shut out, a third worker joins with one command and takes tasks, status
+reads the fleet healthy and then names a stopped unit, one worker's password is changed while the other works on,
+the operator's address moves, the third worker is removed while 1,000 tasks are in flight, the broker's
+definitions are backed up and restored into a freshly reset broker.
+"""
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from batch import assert_none_lost, run_batch
+from checks import CONNECTED, NO_ANSWER, connect, probe, run_playbook
+
+HERE = Path(__file__).resolve().parent
+LOST, STAYING, NEW = "e2e-worker1", "e2e-worker2", "e2e-worker3"
+CA = "/opt/client/app/controller/ca.pem"
+
+
+def main_pid(host, unit: str = "celery-worker@w1") -> int:
+    return int(host.check_output(f"systemctl show --property MainPID --value {unit}"))
+
+
+class Fleet:
+    """The scenario's hosts through an inventory of the operator's making: molecule's, with the group `workers`
+    as given, and the operator's address as given (molecule's own reads it from the client's facts)."""
+
+    def __init__(self, inventory: str, operator: str):
+        source = Path(inventory)
+        self.hosts = yaml.safe_load(source.read_text())
+        self.dir = source.parent.parent / "operator-inventory"
+        self.dir.mkdir(exist_ok=True)
+        if not (self.dir / "group_vars").exists():
+            (self.dir / "group_vars").symlink_to(source.parent / "group_vars")
+        self.secrets = Path(yaml.safe_load((source.parent / "group_vars" / "all").read_text())["fleet_secrets_dir"])
+        self.operator = operator
+
+    def run(self, playbook: str, *args: str, workers: list[str], operator: str = ""):
+        hosts = dict(self.hosts)
+        hosts["workers"] = dict(hosts.get("workers") or {}, hosts={name: None for name in workers})
+        (self.dir / "hosts.yml").write_text(yaml.safe_dump(hosts))
+        sources = json.dumps({"fleet_operator_sources": [operator or self.operator]})
+        started = time.time()
+        run = run_playbook(str(self.dir / "hosts.yml"), playbook, "-e", sources, *args)
+        run.seconds = round(time.time() - started, 1)
+        return run
+
+    def password(self, worker: str) -> str:
+        return (self.secrets / f"broker-{worker}").read_text().strip()
+
+
+@pytest.fixture(scope="module")
+def fleet(inventory, hosts, client_app):
+    client = hosts("e2e-client").interface("eth0").addresses[0]
+    return Fleet(inventory, client)
+
+
+def broker_users(hosts) -> set[str]:
+    lines = hosts("e2e-hub").check_output("rabbitmqctl -q list_users --formatter json")
+    return {user["user"] for user in json.loads(lines)}
+
+
+def connections_of(hosts, user: str) -> list[str]:
+    found = json.loads(hosts("e2e-hub").check_output("rabbitmqctl -q list_connections user name --formatter json"))
+    return sorted(conn["name"] for conn in found if conn["user"] == user)
+
+
+def hub_ruleset(hosts) -> str:
+    return hosts("e2e-hub").check_output("nft list table inet celery_fleet")
+
+
+def address_of(inventory_hosts: dict, name: str) -> str:
+    return inventory_hosts["all"]["hosts"][name]["ansible_host"]
+
+
+def logins(attempts: dict) -> dict:
+    args = {"host": "e2e-hub", "vhost": "celery", "ca": CA, "attempts": attempts}
+    return probe("e2e-client", "login", args, python="/opt/client/venv/bin/python", directory=HERE)
+
+
+def test_a_lost_worker_is_shut_out_of_the_hub(fleet, hosts):
+    # test_e2e.py killed it: it answers no more, but the hub still holds its connections (until heartbeats fail)
+    # and its user, and the firewall still lets its address in.
+    state = subprocess.run(
+        ["docker", "inspect", "-f", "{{.State.Running}}", LOST], check=False, capture_output=True, text=True
+    )
+    if state.stdout.strip() == "true":
+        subprocess.run(["docker", "kill", LOST], check=True, capture_output=True)
+    address = address_of(fleet.hosts, LOST)
+    assert f"worker-{LOST}" in broker_users(hosts)
+
+    run = fleet.run("playbooks/remove-worker.yml", "-e", f"worker={LOST}", workers=[LOST, STAYING])
+    assert run.returncode == 0, run.summary() + run.output
+    print(f"report: remove-worker.yml of a lost worker: {run.seconds} s")
+    assert f"worker-{LOST}" not in broker_users(hosts)
+    assert connections_of(hosts, f"worker-{LOST}") == []
+    assert address not in hub_ruleset(hosts)
+    # The one left still works (its own user, its address still let in).
+    assert address_of(fleet.hosts, STAYING) in hub_ruleset(hosts)
+    assert connections_of(hosts, f"worker-{STAYING}") != []
+
+
+def test_a_new_worker_joins_with_one_command_and_takes_tasks(fleet, hosts, client_app):
+    staying_pid = main_pid(hosts(STAYING))
+    assert not hosts(NEW).file("/opt/celery-fleet").exists
+
+    run = fleet.run("playbooks/add-worker.yml", "-e", f"worker={NEW}", workers=[STAYING, NEW])
+    assert run.returncode == 0, run.summary() + run.output
+    print(f"report: add-worker.yml: {run.seconds} s")
+    # Only what had to change: the hub's users and firewall, and the new host; the other worker was left alone.
+    assert run.changed("e2e-hub") > 0, run.stats
+    assert f"worker-{NEW}" in broker_users(hosts)
+    assert main_pid(hosts(STAYING)) == staying_pid
+    assert run.changed(STAYING) == 0
+    assert hosts(NEW).service("celery-worker@w1").is_running
+    assert address_of(fleet.hosts, NEW) in hub_ruleset(hosts)
+
+    report, _ = run_batch(client_app, "joined", 0.05, lambda: None)
+    assert_none_lost(report)
+    assert report["by_host"].get(NEW, 0) > 0, report
+    assert report["by_host"].get(STAYING, 0) > 0, report
+
+
+def test_status_reads_the_fleet_healthy_then_names_a_stopped_worker(fleet, hosts):
+    healthy = fleet.run("playbooks/status.yml", workers=[STAYING, NEW])
+    print(f"report: status.yml: {healthy.seconds} s")
+    assert healthy.returncode == 0, healthy.summary() + healthy.output
+    hosts(NEW).check_output("systemctl stop celery-worker@w1")
+    try:
+        sick = fleet.run("playbooks/status.yml", "--check", workers=[STAYING, NEW])
+    finally:
+        hosts(NEW).check_output("systemctl start celery-worker@w1")
+    assert sick.returncode != 0, sick.summary()
+    problems = [result.get("msg", "") for name, _host, result in sick.results if result.get("failed")]
+    assert len(problems) == 1, sick.summary()
+    assert f"PROBLEM {NEW}: celery-worker@w1 is inactive" in problems[0], problems
+    assert STAYING not in problems[0], problems
+    # A check that changes nothing.
+    assert sum(sick.changed(name) for name in (STAYING, NEW, "e2e-hub")) == 0, sick.stats
+
+
+def test_logs_show_one_workers_journal_prefixed_by_its_host(fleet):
+    run = fleet.run("playbooks/logs.yml", "-l", NEW, "-e", "logs_lines=30", workers=[STAYING, NEW])
+    assert run.returncode == 0, run.summary() + run.output
+    (text,) = [result["msg"] for name, _host, result in run.results if name.endswith("Show the journals of all hosts")]
+    lines = text.splitlines()
+    assert 0 < len(lines) <= 30, lines
+    assert all(line.startswith(f"{NEW} | ") for line in lines), lines
+    # The worker's own journal: the unit it was started and stopped as just before.
+    assert any("celery-worker@w1.service" in line for line in lines), lines
+
+
+def test_rotating_one_workers_password_leaves_the_others_running(fleet, hosts, client_app):
+    old = fleet.password(STAYING)
+    new_worker_pid = main_pid(hosts(NEW))
+    new_worker_connections = connections_of(hosts, f"worker-{NEW}")
+    staying_pid = main_pid(hosts(STAYING))
+    runs = []
+
+    def rotate():
+        runs.append(fleet.run("playbooks/rotate.yml", "-e", f"worker={STAYING}", workers=[STAYING, NEW]))
+
+    report, _ = run_batch(client_app, "rotate", 0.1, rotate)
+    assert runs[0].returncode == 0, runs[0].summary() + runs[0].output
+    print(f"report: rotate.yml of one worker: {runs[0].seconds} s")
+    assert_none_lost(report)
+    # The other worker never stopped, nor lost a connection (it may open more under load).
+    assert main_pid(hosts(NEW)) == new_worker_pid
+    assert set(new_worker_connections) <= set(connections_of(hosts, f"worker-{NEW}"))
+    assert report["by_host"].get(NEW, 0) > 0, report
+    # The rotated one restarted with its new password, which alone logs in now.
+    assert main_pid(hosts(STAYING)) != staying_pid
+    new = fleet.password(STAYING)
+    assert new != old
+    seen = logins(
+        {"old": {"user": f"worker-{STAYING}", "password": old}, "new": {"user": f"worker-{STAYING}", "password": new}}
+    )
+    assert seen["new"] == {"ok": True}, seen
+    assert seen["old"]["ok"] is False and "Access" in seen["old"]["error"] + seen["old"]["detail"], seen
+
+
+def test_a_firewall_run_moves_the_operators_address_in_seconds(fleet, hosts):
+    client, outsider = hosts("e2e-client"), hosts("e2e-outsider")
+    moved = outsider.interface("eth0").addresses[0]
+    run = fleet.run("playbooks/firewall.yml", workers=[STAYING, NEW], operator=moved)
+    assert run.returncode == 0, run.summary() + run.output
+    print(f"report: firewall.yml, the operator's address moved: {run.seconds} s")
+    assert connect(outsider, "e2e-hub", 5671, timeout=10) == CONNECTED
+    assert connect(client, "e2e-hub", 5671) == NO_ANSWER
+    # The workers were not shut out on the way.
+    assert address_of(fleet.hosts, STAYING) in hub_ruleset(hosts)
+
+    back = fleet.run("playbooks/firewall.yml", workers=[STAYING, NEW])
+    assert back.returncode == 0, back.summary() + back.output
+    assert connect(client, "e2e-hub", 5671, timeout=10) == CONNECTED
+    assert connect(outsider, "e2e-hub", 5671) == NO_ANSWER
+
+
+def test_a_worker_removed_under_load_loses_no_task_and_leaves_nothing(fleet, hosts, client_app):
+    user, password = f"worker-{NEW}", fleet.password(NEW)
+    address = address_of(fleet.hosts, NEW)
+    runs = []
+
+    def remove():
+        runs.append(fleet.run("playbooks/remove-worker.yml", "-e", f"worker={NEW}", workers=[STAYING, NEW]))
+
+    report, removed_at = run_batch(client_app, "remove", 0.2, remove)
+    run = runs[0]
+    assert run.returncode == 0, run.summary() + run.output
+    print(f"report: remove-worker.yml under load: {run.seconds} s; by worker: {report['by_host']}")
+    assert_none_lost(report)
+    assert report["by_host"].get(NEW, 0) > 0, report
+    assert report["last_by_host"].get(STAYING, 0) > removed_at, report
+    # Shut out: no user, no connection left, its login refused, its address no longer let in.
+    assert user not in broker_users(hosts)
+    assert connections_of(hosts, user) == []
+    seen = logins({"removed": {"user": user, "password": password}})
+    assert seen["removed"]["ok"] is False, seen
+    assert address not in hub_ruleset(hosts)
+    # Nothing of the worker left on it, nor its password on the controller.
+    host = hosts(NEW)
+    units = host.run("systemctl list-units --all --plain --no-legend 'celery-worker@*' 'celery-beat*'").stdout
+    assert units.strip() == "", units
+    for path in ("/opt/celery-fleet/worker", "/etc/celery-fleet/worker", "/etc/celery-fleet/tls/ca.pem"):
+        assert not host.file(path).exists, path
+    assert host.run("id celery-worker").rc != 0, "the service user is still there"
+    assert not (fleet.secrets / f"broker-{NEW}").exists()
+
+    # The base the common role laid (its firewall above all) goes with uninstall.yml.
+    run = fleet.run("playbooks/uninstall.yml", "-e", f"uninstall_hosts={NEW}", workers=[STAYING, NEW])
+    assert run.returncode == 0, run.summary() + run.output
+    print(f"report: uninstall.yml of the removed worker: {run.seconds} s")
+    assert host.run("nft list table inet celery_fleet").rc != 0, "the fleet's firewall table is still loaded"
+    assert host.run("systemctl list-unit-files --no-legend 'celery-fleet*'").stdout.strip() == ""
+    assert not host.file("/etc/celery-fleet").exists
+
+
+def test_the_brokers_definitions_come_back_into_a_fresh_broker(fleet, hosts, tmp_path):
+    hub = hosts("e2e-hub")
+    # Something only the broker knows, not the inventory: an operator's own policy.
+    hub.check_output("""rabbitmqctl -q set_policy -p celery e2e-marker '^e2e-marker$' '{"max-length": 10}'""")
+    backup = fleet.run("playbooks/backup.yml", "-e", f"backup_dir={tmp_path}", workers=[STAYING])
+    assert backup.returncode == 0, backup.summary() + backup.output
+    print(f"report: backup.yml: {backup.seconds} s")
+    (folder,) = [path for path in tmp_path.iterdir() if path.is_dir()]
+    definitions = folder / "rabbitmq-definitions.json"
+    assert definitions.stat().st_mode & 0o077 == 0, oct(definitions.stat().st_mode)
+    assert (folder / "pki" / "ca.pem").exists()
+    assert (folder / "credentials" / f"broker-{STAYING}").read_text() == (
+        fleet.secrets / f"broker-{STAYING}"
+    ).read_text()
+
+    # A fresh broker: no vhost, no user but guest; the worker's connections are gone and it cannot log in.
+    hub.check_output("rabbitmqctl -q stop_app && rabbitmqctl -q reset && rabbitmqctl -q start_app")
+    assert broker_users(hosts) == {"guest"}
+
+    restore = fleet.run("playbooks/restore.yml", "-e", f"restore_from={folder}", workers=[STAYING])
+    assert restore.returncode == 0, restore.summary() + restore.output
+    print(f"report: restore.yml into a fresh broker: {restore.seconds} s")
+    assert {"celery", f"worker-{STAYING}"} <= broker_users(hosts)
+    assert "guest" not in broker_users(hosts)
+    policies = json.loads(hub.check_output("rabbitmqctl -q list_policies -p celery --formatter json"))
+    assert [policy["name"] for policy in policies] == ["e2e-marker"], policies
+    # The worker logged in again by itself: the fleet is healthy.
+    deadline = time.time() + 120
+    while True:
+        status = fleet.run("playbooks/status.yml", workers=[STAYING])
+        if status.returncode == 0 or time.time() > deadline:
+            break
+        time.sleep(5)
+    assert status.returncode == 0, status.summary()
