@@ -120,7 +120,7 @@ def test_plaintext_has_no_tls_settings():
 def test_reliability_settings():
     settings = render()
     assert settings["task_acks_late"] is True
-    assert settings["task_reject_on_worker_lost"] is True
+    assert settings["task_reject_on_worker_lost"] is False
     assert settings["worker_prefetch_multiplier"] == 1
     assert settings["broker_connection_retry_on_startup"] is True
     assert settings["broker_transport_options"] == {"confirm_publish": True}

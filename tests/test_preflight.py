@@ -114,7 +114,7 @@ def app_without_celery(tmp_path: Path) -> Path:
         ("{celery_worker_instances: [{name: a}, {name: a}]}", "names a more than once"),
         (
             "{celery_worker_instances: [{name: a, pool: fork}]}",
-            "pool is one of prefork, threads, solo, gevent, eventlet",
+            "pool is one of prefork, threads, solo, gevent",
         ),
         ("{celery_worker_instances: [{name: a, queue: crawl}]}", "Unknown: queue."),
         ("{celery_worker_environment: {PYTHONPATH: /tmp}}", "may not set what the units set themselves"),

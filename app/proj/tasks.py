@@ -31,13 +31,21 @@ def merge_counts(counts: list[dict[str, int]]) -> dict[str, int]:
 
 @app.task
 def sleep(seconds: float) -> dict:
-    """Sleep, then say where: the restart and lost-worker tests count these.
+    """Sleep, then say where and when: the restart and lost-worker tests count these.
 
     ``worker_pid`` is the worker's main process (the pool child's parent),
-    the process systemd knows as the unit's main PID.
+    the process systemd knows as the unit's main PID; ``started`` and
+    ``ended`` (epoch seconds) tell whether two runs of one task overlapped.
     """
+    started = time.time()
     time.sleep(float(seconds))
-    return {"slept": float(seconds), "hostname": socket.gethostname(), "worker_pid": os.getppid()}
+    return {
+        "slept": float(seconds),
+        "hostname": socket.gethostname(),
+        "worker_pid": os.getppid(),
+        "started": started,
+        "ended": time.time(),
+    }
 
 
 def backend_supports_chords() -> bool:

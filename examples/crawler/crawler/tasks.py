@@ -21,7 +21,16 @@ def _state_file(name: str) -> str:
     return os.path.join(os.environ.get("STATE_DIRECTORY", "."), name)
 
 
-@app.task(bind=True, acks_late=True)
+# A page the site could not serve just now is tried again later (30 s, then
+# about 60 and 120: Celery's backoff), as a crawler does; each try is a task
+# sent with a countdown.
+@app.task(
+    bind=True,
+    acks_late=True,
+    autoretry_for=(requests.ConnectionError, requests.Timeout),
+    retry_backoff=30,
+    retry_kwargs={"max_retries": 3},
+)
 def fetch(self, url: str) -> dict:
     response = requests.get(url, headers={TOKEN_HEADER: os.environ["CRAWLER_TOKEN"]}, timeout=10)
     response.raise_for_status()

@@ -36,3 +36,5 @@ def assert_none_lost(report: dict) -> None:
     """Every one of the 1,000 tasks completed (a receipt each), and nothing else came back."""
     assert report["error"] is None, report
     assert (report["completed"], report["missing"], report["unexpected"]) == (1000, [], []), report
+    # Run again only once stopped: never two runs of one task at the same time.
+    assert report["overlapping"] == 0, report

@@ -8,13 +8,17 @@ receipt (a persistent message whose arguments are the task's result and i)
 before it acknowledges the task. This script drains the queue and counts the
 receipts by i. The count does not depend on the result backend and survives
 a broker restart (durable queue, persistent messages, publisher confirms).
-A task that runs twice after a redelivery leaves two receipts for one i
-(harmless: the effect is the same); an i without a receipt is a lost task.
+A task that runs twice after a redelivery leaves two receipts for one i;
+an i without a receipt is a lost task. Each receipt carries when its run
+began and ended: two runs of one task that overlap in time are counted
+("overlapping"), and must never happen (a run cut short by a lost connection
+is stopped before the broker delivers the task again).
 
 Writes /var/tmp/e2e-NAME.midway once MIDWAY receipts are in (the test then
 disrupts the fleet) and /var/tmp/e2e-NAME.json at the end.
 """
 
+import itertools
 import json
 import os
 import sys
@@ -26,6 +30,12 @@ from kombu.exceptions import OperationalError
 
 from proj.celery import app
 from proj.tasks import add, sleep
+
+
+def overlap(runs: list[tuple[float, float]]) -> bool:
+    """Whether any two runs of one task were going at the same time."""
+    runs = sorted(runs)
+    return any(after[0] < before[1] for before, after in itertools.pairwise(runs))
 
 
 def write(path, data):
@@ -47,7 +57,7 @@ def main(name, count, seconds, midway, timeout):
             sleep.s(seconds).set(ignore_result=True).apply_async(link=add.s(i).set(queue=queue.name), producer=producer)
     sent = time.time()
 
-    receipts = defaultdict(set)  # i -> ids of the receipts for task i
+    receipts = defaultdict(dict)  # i -> {receipt id: (started, ended) of that run of task i}
     hosts = Counter()
     last_by_host = {}
     last = None
@@ -55,7 +65,7 @@ def main(name, count, seconds, midway, timeout):
     def on_receipt(body, message):
         nonlocal last
         (result, i), _kwargs, _embed = body
-        receipts[i].add(message.headers["id"])
+        receipts[i][message.headers["id"]] = (result["started"], result["ended"])
         hosts[result["hostname"]] += 1
         last = last_by_host[result["hostname"]] = time.time()
         message.ack()
@@ -90,7 +100,8 @@ def main(name, count, seconds, midway, timeout):
         "completed": len(wanted & receipts.keys()),
         "missing": sorted(wanted - receipts.keys())[:20],
         "unexpected": sorted(receipts.keys() - wanted)[:20],
-        "ran_twice": sum(1 for ids in receipts.values() if len(ids) > 1),
+        "ran_twice": sum(1 for runs in receipts.values() if len(runs) > 1),
+        "overlapping": sum(1 for runs in receipts.values() if overlap(list(runs.values()))),
         "by_host": dict(hosts),
         "last_by_host": last_by_host,
         "started": started,
