@@ -40,10 +40,10 @@ def test_the_broker_runs_and_starts_at_boot(hosts, hub):
 
 @pytest.mark.parametrize("hub", HUBS)
 def test_the_running_broker_has_no_delivery_acknowledgement_timeout(hosts, hub):
-    # advanced.config turns it off (Celery holds countdown tasks unacknowledged): RabbitMQ's own default would
-    # be {ok,1800000}, and a task delayed 30 minutes would close its worker's channel.
+    # advanced.config sets it to undefined, which turns it off (Celery holds countdown tasks unacknowledged):
+    # RabbitMQ's own default shows {ok,1800000}, and a task delayed 30 minutes would close its worker's channel.
     shown = hosts(hub).check_output("rabbitmqctl eval 'application:get_env(rabbit, consumer_timeout).'")
-    assert shown.strip() == "undefined"
+    assert shown.strip() == "{ok,undefined}"
 
 
 @pytest.mark.parametrize("hub", HUBS)
