@@ -53,7 +53,9 @@ def playbook(inventory: str, body: str, tmp_path: Path, *args: str) -> subproces
 PROBES = Path(__file__).resolve().parent / "probes"
 
 
-def probe(container: str, name: str, args: dict, python: str = "python3", directory: Path = PROBES) -> dict:
+def probe(
+    container: str, name: str, args: dict, python: str = "python3", directory: Path = PROBES, timeout: float = 300
+) -> dict:
     """Run <directory>/<name>.py's main(args) (probes/ by default) on a scenario host with `python` (its python3,
     or a virtualenv's), and return what it returns.
 
@@ -71,7 +73,7 @@ def probe(container: str, name: str, args: dict, python: str = "python3", direct
         check=False,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
     )
     if result.returncode != 0:
         raise AssertionError(f"probe {name} failed on {container}: {result.stderr[-2000:]}")

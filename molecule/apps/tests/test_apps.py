@@ -62,7 +62,8 @@ def site_stats(hosts) -> dict:
 def send(calls: list[dict], timeout: int = 120, wait: bool = True) -> list[dict]:
     """Send fetches from the operator's machine (tests/send.py), each with its queue and countdown."""
     args = {"app_dir": APP_DIR, "calls": calls, "timeout": timeout, "wait": wait}
-    return probe(CLIENT, "send", args, python=f"{VENV}/bin/python", directory=TESTS)["calls"]
+    # The probe outlives the waits it makes (a delayed batch waits past its countdown).
+    return probe(CLIENT, "send", args, python=f"{VENV}/bin/python", directory=TESTS, timeout=timeout + 120)["calls"]
 
 
 def units(hosts) -> dict:
