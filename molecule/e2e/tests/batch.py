@@ -7,29 +7,42 @@ import time
 import pytest
 
 
-def run_batch(client, name: str, seconds: float, disrupt) -> tuple[dict, float]:
-    """Send the batch, disrupt the fleet once 100 receipts are in; the report, and when the disruption ended."""
+def start_batch(client, name: str, count: int, seconds: float, midway: int, timeout: int, *delay) -> str:
+    """Start task_batch.py on the client as a transient unit (its arguments in order); the prefix of its files."""
     prefix = f"/var/tmp/e2e-{name}"
     client.run(f"rm -f {prefix}.midway {prefix}.json")
+    arguments = " ".join(str(argument) for argument in (name, count, seconds, midway, timeout, *delay))
     client.check_output(
-        f"systemd-run --unit=e2e-batch-{name} --collect --property=RuntimeMaxSec=330 "
+        f"systemd-run --unit=e2e-batch-{name} --collect --property=RuntimeMaxSec={timeout + 30} "
         "--property=WorkingDirectory=/opt/client/app --setenv=PYTHONPATH=/opt/client/app "
-        f"/opt/client/venv/bin/python /opt/client/task_batch.py {name} 1000 {seconds} 100 300"
+        f"/opt/client/venv/bin/python /opt/client/task_batch.py {arguments}"
     )
+    return prefix
 
-    def wait_for(path: str, timeout: float) -> None:
-        deadline = time.time() + timeout
-        while not client.file(path).exists:
-            if time.time() > deadline:
-                log = client.run(f"journalctl --no-pager --lines 40 --unit e2e-batch-{name}").stdout
-                pytest.fail(f"the batch did not write {path} within {timeout} s:\n{log}")
-            time.sleep(1)
 
-    wait_for(f"{prefix}.midway", 120)
+def wait_for(client, name: str, path: str, timeout: float) -> None:
+    """Wait for a batch's file; fail with the batch's journal if it does not come."""
+    deadline = time.time() + timeout
+    while not client.file(path).exists:
+        if time.time() > deadline:
+            log = client.run(f"journalctl --no-pager --lines 40 --unit e2e-batch-{name}").stdout
+            pytest.fail(f"the batch did not write {path} within {timeout} s:\n{log}")
+        time.sleep(1)
+
+
+def read_report(client, name: str, timeout: float) -> dict:
+    prefix = f"/var/tmp/e2e-{name}"
+    wait_for(client, name, f"{prefix}.json", timeout)
+    return json.loads(client.file(f"{prefix}.json").content_string)
+
+
+def run_batch(client, name: str, seconds: float, disrupt) -> tuple[dict, float]:
+    """Send the batch, disrupt the fleet once 100 receipts are in; the report, and when the disruption ended."""
+    prefix = start_batch(client, name, 1000, seconds, 100, 300)
+    wait_for(client, name, f"{prefix}.midway", 120)
     disrupt()
     disrupted_at = time.time()
-    wait_for(f"{prefix}.json", 300)
-    return json.loads(client.file(f"{prefix}.json").content_string), disrupted_at
+    return read_report(client, name, 300), disrupted_at
 
 
 def assert_none_lost(report: dict) -> None:

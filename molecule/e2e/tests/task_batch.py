@@ -1,6 +1,6 @@
 """Send a batch of sleep tasks from the operator's machine and count their effects.
 
-Usage: task_batch.py NAME COUNT SECONDS MIDWAY TIMEOUT
+Usage: task_batch.py NAME COUNT SECONDS MIDWAY TIMEOUT [COUNTDOWN DELAYED]
 
 Task i is sleep(SECONDS) with a link, add.s(i), routed to a durable queue
 that no worker consumes: when task i succeeds, its worker publishes that
@@ -13,6 +13,10 @@ an i without a receipt is a lost task. Each receipt carries when its run
 began and ended: two runs of one task that overlap in time are counted
 ("overlapping"), and must never happen (a run cut short by a lost connection
 is stopped before the broker delivers the task again).
+
+With COUNTDOWN and DELAYED, the first DELAYED tasks are sent with that
+countdown (seconds) and the rest without: the report says how long the
+others took, and how early or late each delayed run began against its ETA.
 
 Writes /var/tmp/e2e-NAME.midway once MIDWAY receipts are in (the test then
 disrupts the fleet) and /var/tmp/e2e-NAME.json at the end.
@@ -44,7 +48,7 @@ def write(path, data):
     os.rename(path + ".tmp", path)
 
 
-def main(name, count, seconds, midway, timeout):
+def main(name, count, seconds, midway, timeout, countdown=0.0, delayed=0):
     prefix = f"/var/tmp/e2e-{name}"
     queue = app.amqp.queues[f"e2e-receipts-{name}"]
     with app.connection_for_write() as conn:
@@ -54,7 +58,8 @@ def main(name, count, seconds, midway, timeout):
     started = time.time()
     with app.producer_or_acquire() as producer:
         for i in range(count):
-            sleep.s(seconds).set(ignore_result=True).apply_async(link=add.s(i).set(queue=queue.name), producer=producer)
+            task = sleep.s(seconds).set(ignore_result=True, countdown=countdown if i < delayed else None)
+            task.apply_async(link=add.s(i).set(queue=queue.name), producer=producer)
     sent = time.time()
 
     receipts = defaultdict(dict)  # i -> {receipt id: (started, ended) of that run of task i}
@@ -112,9 +117,16 @@ def main(name, count, seconds, midway, timeout):
         "error": error,
     }
     report["tasks_per_second"] = round(report["completed"] / report["run_seconds"], 1)
+    if delayed:
+        # Against the time each delayed task was due (the batch was sent within send_seconds).
+        late = [run[0] - (started + countdown) for i in range(delayed) for run in receipts.get(i, {}).values()]
+        report["delayed_late"] = [round(min(late), 2), round(max(late), 2)] if late else None
+        done = [run[1] - started for i in range(delayed, count) for run in receipts.get(i, {}).values()]
+        report["immediate_seconds"] = round(max(done), 2) if done else None
     print(json.dumps(report), flush=True)
     write(prefix + ".json", report)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]))
+    delay = (float(sys.argv[6]), int(sys.argv[7])) if len(sys.argv) > 6 else ()
+    main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), *delay)

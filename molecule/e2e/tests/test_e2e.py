@@ -5,21 +5,45 @@ restarts, or when a worker dies.
 How tasks are counted: task_batch.py, run on e2e-client (the operator's
 machine) with the app's own code, sends 1,000 tasks whose receipts go to a
 durable queue no worker consumes, and counts them by task (its docstring says
-how). The tests run in this file's order: the last disruption kills a worker.
+how). The tests run in this file's order: 200 delayed tasks are sent first and checked after two of the
+disruptions; the last disruption kills a worker.
 """
 
+import json
 import subprocess
 import time
 
 import pytest
-from batch import assert_none_lost, run_batch
+from batch import assert_none_lost, read_report, run_batch, start_batch, wait_for
 from checks import CONNECTED, NO_ANSWER, connect, run_playbook
 
 WORKERS = ["e2e-worker1", "e2e-worker2"]
+# Longer than the consumer timeout the broker had before it was turned off (fleet_task_time_limit + 90 s,
+# enforced once a minute): a delayed task held unacknowledged that long closed its worker's channel.
+COUNTDOWN = 180
+# What RabbitMQ logs when its consumer timeout closes a channel.
+TIMED_OUT = "delivery acknowledgement on channel"
 
 
 def main_pid(host, unit: str) -> int:
     return int(host.check_output(f"systemctl show --property MainPID --value {unit}"))
+
+
+@pytest.fixture(scope="module")
+def delayed_batch(client_app) -> dict:
+    """200 tasks with a countdown, then 50 without, on the same queue; read after two disruptions."""
+    started = time.time()
+    prefix = start_batch(client_app, "delayed", 250, 0, 50, COUNTDOWN + 240, COUNTDOWN, 200)
+    return {"prefix": prefix, "started": started}
+
+
+def test_tasks_sent_after_delayed_ones_run_at_once(client_app, delayed_batch):
+    # The 50 receipts of the tasks without a countdown.
+    wait_for(client_app, "delayed", f"{delayed_batch['prefix']}.midway", 60)
+    midway = json.loads(client_app.file(f"{delayed_batch['prefix']}.midway").content_string)
+    waited = midway["at"] - delayed_batch["started"]
+    assert waited < 30
+    print(f"report: 50 tasks sent after 200 delayed ones all ran within {waited:.1f} s")
 
 
 def test_each_worker_built_its_own_virtualenv_the_same(hosts):
@@ -106,12 +130,7 @@ def kill_a_worker(inventory, hosts):
     return disrupt, check
 
 
-@pytest.mark.parametrize(
-    ("name", "seconds", "disruption"),
-    [("restart", 0.2, restart_workers), ("broker", 0.05, restart_broker), ("kill", 0.05, kill_a_worker)],
-    ids=["workers.yml --tags restart", "RabbitMQ restarts", "a worker dies"],
-)
-def test_no_task_is_lost(inventory, hosts, client_app, name, seconds, disruption):
+def run_disrupted_batch(inventory, hosts, client_app, name, seconds, disruption):
     disrupt, check = disruption(inventory, hosts)
     report, disrupted_at = run_batch(client_app, name, seconds, disrupt)
     assert_none_lost(report)
@@ -124,6 +143,37 @@ def test_no_task_is_lost(inventory, hosts, client_app, name, seconds, disruption
         f"{report['overlapping']} of them at the same time); "
         f"by worker: {report['by_host']}"
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "seconds", "disruption"),
+    [("restart", 0.2, restart_workers), ("broker", 0.05, restart_broker)],
+    ids=["workers.yml --tags restart", "RabbitMQ restarts"],
+)
+def test_no_task_is_lost(inventory, hosts, client_app, name, seconds, disruption):
+    run_disrupted_batch(inventory, hosts, client_app, name, seconds, disruption)
+
+
+def test_delayed_tasks_run_once_each_near_their_time_with_no_channel_closed(hosts, client_app, delayed_batch):
+    report = read_report(client_app, "delayed", COUNTDOWN + 240)
+    assert report["error"] is None, report
+    assert (report["completed"], report["missing"], report["ran_twice"]) == (250, [], 0), report
+    early, late = report["delayed_late"]
+    assert early > -1 and late < 60, report
+    log = hosts("e2e-hub").check_output(
+        f"journalctl --since @{int(delayed_batch['started'])} --no-pager --output cat -u rabbitmq-server;"
+        " cat /var/log/rabbitmq/*.log 2>/dev/null"
+    )
+    assert [line for line in log.splitlines() if TIMED_OUT in line] == []
+    print(
+        f"report: RabbitMQ 4: 200 tasks with a {COUNTDOWN} s countdown ran once each, {early:.1f} to {late:.1f} s "
+        f"after their time, no channel closed (a rolling restart and a broker restart meanwhile); the 50 others "
+        f"ended within {report['immediate_seconds']} s"
+    )
+
+
+def test_no_task_is_lost_when_a_worker_dies(inventory, hosts, client_app):
+    run_disrupted_batch(inventory, hosts, client_app, "kill", 0.05, kill_a_worker)
 
 
 def test_rabbitmq_4_logged_no_deprecated_feature_during_the_whole_run(hosts):
