@@ -59,6 +59,7 @@ BASE = {
     "fleet_result_expires": 3600,
     "fleet_result_backend": "rpc",
     "fleet_celery_extra_settings": {},
+    "fleet_celery_queue_type": "quorum",
 }
 
 
@@ -187,6 +188,23 @@ def test_rpc_backend():
     assert settings["result_backend"] == "rpc://"
     assert "mongodb_backend_settings" not in settings
     assert settings["result_extended"] is True
+
+
+@pytest.mark.parametrize(
+    ("version", "queue_type", "expected"),
+    [
+        ("5.6.3", "quorum", {"task_default_queue_type": "quorum", "task_create_missing_queue_type": "quorum"}),
+        ("5.5.3", "quorum", {"task_default_queue_type": "quorum", "task_create_missing_queue_type": None}),
+        ("5.6.3", "classic", {"task_default_queue_type": None, "task_create_missing_queue_type": None}),
+        ("5.4.0", "quorum", {"task_default_queue_type": None, "task_create_missing_queue_type": None}),
+    ],
+)
+def test_quorum_queues_on_topic_exchanges_let_the_broker_hold_delayed_tasks(version, queue_type, expected):
+    # Native delayed delivery needs a quorum queue and a non-direct exchange (celery/app/base.py, send_task).
+    settings = render(fleet_celery_settings_celery_version=version, fleet_celery_queue_type=queue_type)
+    assert {key: settings.get(key) for key in expected} == expected
+    quorum = expected["task_default_queue_type"] == "quorum"
+    assert settings.get("task_default_exchange_type") == ("topic" if quorum else None)
 
 
 def test_no_backend_ignores_results():
