@@ -32,6 +32,7 @@ def _load(name: str, path: Path):
 shared = _load("ansible.module_utils.celery_fleet_mongodb", ROLE / "module_utils/celery_fleet_mongodb.py")
 ttl_index = _load("mongodb_ttl_index", ROLE / "library/mongodb_ttl_index.py")
 login_check = _load("mongodb_login_check", ROLE / "library/mongodb_login_check.py")
+prune_users = _load("mongodb_prune_users", ROLE / "library/mongodb_prune_users.py")
 
 LOGIN = {"login_user": "admin", "login_password": "a-password", "login_port": 27017}
 
@@ -190,3 +191,42 @@ def test_the_login_options_turn_on_tls_only_with_a_ca_file():
 
 def shared_defaults():
     return {name: spec.get("default") for name, spec in shared.LOGIN_ARGUMENT_SPEC.items()}
+
+
+class UsersClient(Client):
+    """A mongod whose database holds these users."""
+
+    def __init__(self, users):
+        super().__init__()
+        self.users = users
+
+    def __getitem__(self, database):
+        found = super().__getitem__(database)
+        command = found.command
+        found.command = lambda name, *args: (
+            {"users": [{"user": u} for u in self.users]} if name == "usersInfo" else (command(name, *args))
+        )
+        return found
+
+
+PRUNE = {**LOGIN, "database": "celery", "prefix": "worker-", "keep": ["worker-a~2", "worker-b"]}
+
+
+def test_pruning_drops_only_unkept_users_under_the_prefix_and_ends_their_sessions(monkeypatch, capsys):
+    client = UsersClient(["celery", "worker-a", "worker-a~2", "worker-b", "worker-gone"])
+    result, _ = run(prune_users, client, PRUNE, monkeypatch, capsys)
+    assert (result["deleted_users"], result["changed"]) == (["worker-a", "worker-gone"], True)
+    dropped = [args[0] for name, args, _ in client.calls if name == "dropUser"]
+    assert dropped == ["worker-a", "worker-gone"]
+    (killed,) = [args[0] for name, args, _ in client.calls if name == "killAllSessionsByPattern"]
+    assert killed == [{"users": [{"user": "worker-a", "db": "celery"}, {"user": "worker-gone", "db": "celery"}]}]
+    assert client.closed
+
+
+def test_pruning_in_check_mode_or_with_nothing_stale_drops_nothing(monkeypatch, capsys):
+    result, _ = run(prune_users, UsersClient(["celery", "worker-b"]), PRUNE, monkeypatch, capsys)
+    assert (result["deleted_users"], result["changed"]) == ([], False)
+    client = UsersClient(["worker-gone"])
+    result, _ = run(prune_users, client, {**PRUNE, "_ansible_check_mode": True}, monkeypatch, capsys)
+    assert (result["deleted_users"], result["changed"]) == (["worker-gone"], True)
+    assert client.calls == []

@@ -111,3 +111,13 @@ def test_tags_exported_as_a_string_are_understood():
 def test_no_plan_ever_holds_a_password_in_clear():
     _, doc = users.plan(wanted(password="do-not-show-me"), {"users": [], "permissions": []})
     assert "do-not-show-me" not in repr(doc)
+
+
+def test_only_unlisted_users_under_the_prefix_are_stale():
+    listed = [{"name": "worker-a~2"}, {"name": "worker-b"}]
+    names = ["celery", "worker-a", "worker-a~2", "worker-b", "worker-gone", "reports"]
+    assert users.stale(listed, names, "worker-") == ["worker-a", "worker-gone"]
+
+
+def test_no_prefix_leaves_every_unlisted_user_alone():
+    assert users.stale([], ["worker-a", "celery"], "") == []

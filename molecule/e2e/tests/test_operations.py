@@ -2,10 +2,12 @@
 commands, each run as the operator would, against an inventory that says what the operator's hosts.yml says at
 that point (a worker added to the group `workers`, a removed one taken out of it).
 
-In this file's order: the lost worker is shut out, a third worker joins with one command and takes tasks, status
-reads the fleet healthy and then names a stopped unit, one worker's password is changed while the other works on,
-the operator's address moves, the third worker is removed while 1,000 tasks are in flight, the broker's
-definitions are backed up and restored into a freshly reset broker.
+In this file's order: the lost worker is shut out (and an account no host of the inventory uses goes with the next
+site.yml), a third worker joins with one command and takes tasks, status reads the fleet healthy and then names a
+stopped unit, a rotation whose hub part fails changes nothing, one worker's account is rotated while it works (a new
+pool process per task) and the other works on, the operator's address moves, the broker is backed up, the third
+worker is removed while 1,000 tasks are in flight, the backup is restored into a freshly reset broker (the removed
+worker stays out), and the last worker is removed with no operator address: the broker closes.
 """
 
 import json
@@ -41,11 +43,11 @@ class Fleet:
         self.secrets = Path(yaml.safe_load((source.parent / "group_vars" / "all").read_text())["fleet_secrets_dir"])
         self.operator = operator
 
-    def run(self, playbook: str, *args: str, workers: list[str], operator: str = ""):
+    def run(self, playbook: str, *args: str, workers: list[str], operator: str = "", sources: list | None = None):
         hosts = dict(self.hosts)
         hosts["workers"] = dict(hosts.get("workers") or {}, hosts={name: None for name in workers})
         (self.dir / "hosts.yml").write_text(yaml.safe_dump(hosts))
-        sources = json.dumps({"fleet_operator_sources": [operator or self.operator]})
+        sources = json.dumps({"fleet_operator_sources": [operator or self.operator] if sources is None else sources})
         started = time.time()
         run = run_playbook(str(self.dir / "hosts.yml"), playbook, "-e", sources, *args)
         run.seconds = round(time.time() - started, 1)
@@ -53,6 +55,10 @@ class Fleet:
 
     def password(self, worker: str) -> str:
         return (self.secrets / f"broker-{worker}").read_text().strip()
+
+
+# The backup test_a_worker_removed_under_load... makes before it removes the third worker; restored last.
+BACKUP: dict = {}
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +107,28 @@ def test_a_lost_worker_is_shut_out_of_the_hub(fleet, hosts):
     assert f"worker-{LOST}" not in broker_users(hosts)
     assert connections_of(hosts, f"worker-{LOST}") == []
     assert address not in hub_ruleset(hosts)
+    # Revoked on the controller: no later run gives it an account.
+    assert (fleet.secrets / f"revoked-{LOST}").exists()
     # The one left still works (its own user, its address still let in).
     assert address_of(fleet.hosts, STAYING) in hub_ruleset(hosts)
     assert connections_of(hosts, f"worker-{STAYING}") != []
+
+
+def test_an_account_no_worker_of_the_inventory_uses_goes_with_the_next_site_yml(fleet, hosts):
+    # A host taken out of hosts.yml without remove-worker.yml: its account stayed on the broker.
+    hub = hosts("e2e-hub")
+    hub.check_output("rabbitmqctl -q add_user worker-e2e-retired retired-password-1")
+    hub.check_output("rabbitmqctl -q set_permissions -p celery worker-e2e-retired '.*' '.*' '.*'")
+    assert logins({"retired": {"user": "worker-e2e-retired", "password": "retired-password-1"}})["retired"]["ok"]
+    # site.yml's last play (tag `accounts`), which a whole run ends with.
+    run = fleet.run("site.yml", "--tags", "accounts", workers=[STAYING])
+    assert run.returncode == 0, run.summary() + run.output
+    print(f"report: site.yml --tags accounts: {run.seconds} s")
+    assert "worker-e2e-retired" not in broker_users(hosts)
+    assert f"worker-{STAYING}" in broker_users(hosts)
+    assert (
+        logins({"retired": {"user": "worker-e2e-retired", "password": "retired-password-1"}})["retired"]["ok"] is False
+    )
 
 
 def test_a_new_worker_joins_with_one_command_and_takes_tasks(fleet, hosts, client_app):
@@ -156,31 +181,56 @@ def test_logs_show_one_workers_journal_prefixed_by_its_host(fleet):
     assert any("celery-worker@w1.service" in line for line in lines), lines
 
 
-def test_rotating_one_workers_password_leaves_the_others_running(fleet, hosts, client_app):
+def test_a_rotation_whose_hub_part_fails_leaves_the_old_account_working(fleet, hosts):
+    old, pid = fleet.password(STAYING), main_pid(hosts(STAYING))
+    hub = hosts("e2e-hub")
+    # The broker's CLI gone: the hub cannot make the next account.
+    hub.check_output("mv /usr/sbin/rabbitmqctl /usr/sbin/rabbitmqctl.off")
+    try:
+        run = fleet.run("playbooks/rotate.yml", "-e", f"worker={STAYING}", workers=[STAYING, NEW])
+    finally:
+        hub.check_output("mv /usr/sbin/rabbitmqctl.off /usr/sbin/rabbitmqctl")
+    assert run.returncode != 0, run.summary()
+    # The controller keeps the account the hub has; the worker runs on with it.
+    assert fleet.password(STAYING) == old
+    assert not (fleet.secrets / f"generation-{STAYING}").exists()
+    assert main_pid(hosts(STAYING)) == pid
+    assert logins({"current": {"user": f"worker-{STAYING}", "password": old}})["current"] == {"ok": True}
+    assert connections_of(hosts, f"worker-{STAYING}") != []
+
+
+def test_rotating_one_workers_account_refuses_none_of_its_logins_and_leaves_the_others_running(
+    fleet, hosts, client_app
+):
     old = fleet.password(STAYING)
     new_worker_pid = main_pid(hosts(NEW))
     new_worker_connections = connections_of(hosts, f"worker-{NEW}")
     staying_pid = main_pid(hosts(STAYING))
+    since = int(time.time())
     runs = []
 
     def rotate():
         runs.append(fleet.run("playbooks/rotate.yml", "-e", f"worker={STAYING}", workers=[STAYING, NEW]))
 
+    # e2e-worker2 starts a new pool process for each task (max_tasks_per_child 1): each opens its own connections.
     report, _ = run_batch(client_app, "rotate", 0.1, rotate)
     assert runs[0].returncode == 0, runs[0].summary() + runs[0].output
-    print(f"report: rotate.yml of one worker: {runs[0].seconds} s")
+    print(f"report: rotate.yml of one worker: {runs[0].seconds} s; by worker: {report['by_host']}")
     assert_none_lost(report)
+    # Not one login of the rotated worker was refused while it changed accounts.
+    journal = hosts(STAYING).check_output(f"journalctl --since @{since} --no-pager -o cat -u 'celery-worker@*'")
+    assert [line for line in journal.splitlines() if "ACCESS_REFUSED" in line] == []
     # The other worker never stopped, nor lost a connection (it may open more under load).
     assert main_pid(hosts(NEW)) == new_worker_pid
     assert set(new_worker_connections) <= set(connections_of(hosts, f"worker-{NEW}"))
     assert report["by_host"].get(NEW, 0) > 0, report
-    # The rotated one restarted with its new password, which alone logs in now.
+    # The rotated one restarted with its new account, which alone logs in now; the old one is gone.
     assert main_pid(hosts(STAYING)) != staying_pid
-    new = fleet.password(STAYING)
+    new, rotated = fleet.password(STAYING), f"worker-{STAYING}~2"
     assert new != old
-    seen = logins(
-        {"old": {"user": f"worker-{STAYING}", "password": old}, "new": {"user": f"worker-{STAYING}", "password": new}}
-    )
+    assert f"worker-{STAYING}" not in broker_users(hosts) and rotated in broker_users(hosts)
+    assert connections_of(hosts, f"worker-{STAYING}") == [] and connections_of(hosts, rotated) != []
+    seen = logins({"old": {"user": f"worker-{STAYING}", "password": old}, "new": {"user": rotated, "password": new}})
     assert seen["new"] == {"ok": True}, seen
     assert seen["old"]["ok"] is False and "Access" in seen["old"]["error"] + seen["old"]["detail"], seen
 
@@ -202,7 +252,17 @@ def test_a_firewall_run_moves_the_operators_address_in_seconds(fleet, hosts):
     assert connect(outsider, "e2e-hub", 5671) == NO_ANSWER
 
 
-def test_a_worker_removed_under_load_loses_no_task_and_leaves_nothing(fleet, hosts, client_app):
+def test_a_worker_removed_under_load_loses_no_task_and_leaves_nothing(fleet, hosts, client_app, tmp_path_factory):
+    # First a backup, which holds the third worker's account (restored last: it must not come back).
+    hub = hosts("e2e-hub")
+    # Something only the broker knows, not the inventory: an operator's own policy.
+    hub.check_output("""rabbitmqctl -q set_policy -p celery e2e-marker '^e2e-marker$' '{"max-length": 10}'""")
+    backups = tmp_path_factory.mktemp("backups")
+    backup = fleet.run("playbooks/backup.yml", "-e", f"backup_dir={backups}", workers=[STAYING, NEW])
+    assert backup.returncode == 0, backup.summary() + backup.output
+    print(f"report: backup.yml: {backup.seconds} s")
+    (BACKUP["folder"],) = [path for path in backups.iterdir() if path.is_dir()]
+
     user, password = f"worker-{NEW}", fleet.password(NEW)
     address = address_of(fleet.hosts, NEW)
     runs = []
@@ -241,32 +301,32 @@ def test_a_worker_removed_under_load_loses_no_task_and_leaves_nothing(fleet, hos
     assert not host.file("/etc/celery-fleet").exists
 
 
-def test_the_brokers_definitions_come_back_into_a_fresh_broker(fleet, hosts, tmp_path):
-    hub = hosts("e2e-hub")
-    # Something only the broker knows, not the inventory: an operator's own policy.
-    hub.check_output("""rabbitmqctl -q set_policy -p celery e2e-marker '^e2e-marker$' '{"max-length": 10}'""")
-    backup = fleet.run("playbooks/backup.yml", "-e", f"backup_dir={tmp_path}", workers=[STAYING])
-    assert backup.returncode == 0, backup.summary() + backup.output
-    print(f"report: backup.yml: {backup.seconds} s")
-    (folder,) = [path for path in tmp_path.iterdir() if path.is_dir()]
+def test_a_backup_comes_back_into_a_fresh_broker_without_the_worker_removed_since(fleet, hosts):
+    hub, folder = hosts("e2e-hub"), BACKUP["folder"]
     definitions = folder / "rabbitmq-definitions.json"
     assert definitions.stat().st_mode & 0o077 == 0, oct(definitions.stat().st_mode)
     assert (folder / "pki" / "ca.pem").exists()
-    assert (folder / "credentials" / f"broker-{STAYING}").read_text() == (
-        fleet.secrets / f"broker-{STAYING}"
-    ).read_text()
+    # The backup was made while the third worker was in the fleet: its account and password are in it.
+    assert f"worker-{NEW}" in {user["name"] for user in json.loads(definitions.read_text())["users"]}
+    old_password = (folder / "credentials" / f"broker-{NEW}").read_text().strip()
 
     # A fresh broker: no vhost, no user but guest; the worker's connections are gone and it cannot log in.
     hub.check_output("rabbitmqctl -q stop_app && rabbitmqctl -q reset && rabbitmqctl -q start_app")
     assert broker_users(hosts) == {"guest"}
 
-    restore = fleet.run("playbooks/restore.yml", "-e", f"restore_from={folder}", workers=[STAYING])
+    # The operator has not yet taken the removed worker out of hosts.yml.
+    restore = fleet.run("playbooks/restore.yml", "-e", f"restore_from={folder}", workers=[STAYING, NEW])
     assert restore.returncode == 0, restore.summary() + restore.output
     print(f"report: restore.yml into a fresh broker: {restore.seconds} s")
-    assert {"celery", f"worker-{STAYING}"} <= broker_users(hosts)
+    assert {"celery", f"worker-{STAYING}~2"} <= broker_users(hosts)
     assert "guest" not in broker_users(hosts)
     policies = json.loads(hub.check_output("rabbitmqctl -q list_policies -p celery --formatter json"))
     assert [policy["name"] for policy in policies] == ["e2e-marker"], policies
+    # Revoked stays revoked: no account on the broker, no password on the controller, the old one refused.
+    assert f"worker-{NEW}" not in broker_users(hosts)
+    assert not (fleet.secrets / f"broker-{NEW}").exists()
+    seen = logins({"removed": {"user": f"worker-{NEW}", "password": old_password}})
+    assert seen["removed"]["ok"] is False, seen
     # The worker logged in again by itself: the fleet is healthy.
     deadline = time.time() + 120
     while True:
@@ -275,3 +335,13 @@ def test_the_brokers_definitions_come_back_into_a_fresh_broker(fleet, hosts, tmp
             break
         time.sleep(5)
     assert status.returncode == 0, status.summary()
+
+
+def test_the_last_worker_removed_with_no_operator_address_is_revoked_and_the_broker_closes(fleet, hosts):
+    # The README's SSH-tunnel set-up: fleet_operator_sources is empty; no worker is left to let in.
+    client = hosts("e2e-client")
+    run = fleet.run("playbooks/remove-worker.yml", "-e", f"worker={STAYING}", workers=[STAYING], sources=[])
+    assert run.returncode == 0, run.summary() + run.output
+    print(f"report: remove-worker.yml of the last worker, no operator address: {run.seconds} s")
+    assert not any(user.startswith("worker-") for user in broker_users(hosts)), broker_users(hosts)
+    assert connect(client, "e2e-hub", 5671) == NO_ANSWER

@@ -36,12 +36,20 @@ options:
     description:
       - Each with C(name), C(password) (never logged), C(tags) (list) and C(permissions), a list of
         C(vhost), C(configure), C(write), C(read).
+  exclusive_prefix:
+    type: str
+    default: ""
+    description:
+      - When set, every user whose name starts with it and that I(users) does not list is deleted, and every
+        connection such a user still holds is closed (a deleted user's open connections go on otherwise).
   timeout: {type: int, default: 60, description: Seconds to wait for the broker to apply an import.}
   file_owner: {type: str, default: rabbitmq, description: User the CLI runs as, who alone may read the import file.}
 """
 
 RETURN = r"""
 changed_users: {description: Names of the users created or changed., returned: always, type: list}
+deleted_users: {description: Names of the users deleted (I(exclusive_prefix))., returned: always, type: list}
+closed_connections: {description: How many connections of unlisted users were closed., returned: always, type: int}
 """
 
 # RabbitMQ's hashing modules: the hash is base64(salt + H(salt + password)),
@@ -117,6 +125,14 @@ def plan(wanted: list[dict], definitions: dict) -> tuple[list[str], dict]:
     return changed, {"users": users, "permissions": grants}
 
 
+def stale(wanted: list[dict], names: list[str], prefix: str) -> list[str]:
+    """The names under `prefix` that `wanted` does not list (none without a prefix)."""
+    if not prefix:
+        return []
+    listed = {user["name"] for user in wanted}
+    return sorted({name for name in names if name.startswith(prefix) and name not in listed})
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -142,6 +158,7 @@ def main():
                     },
                 },
             },
+            "exclusive_prefix": {"type": "str", "default": ""},
             "timeout": {"type": "int", "default": 60},
             "file_owner": {"type": "str", "default": "rabbitmq"},
         },
@@ -158,7 +175,10 @@ def main():
             module.fail_json(msg=f"rabbitmqctl export_definitions failed (exit {rc}): {err.strip()[-500:]}")
         return json.loads(out[out.index("{") :])
 
-    changed, definitions = plan(module.params["users"], export())
+    exported = export()
+    changed, definitions = plan(module.params["users"], exported)
+    prefix = module.params["exclusive_prefix"]
+    deleted = stale(module.params["users"], [user["name"] for user in exported.get("users", [])], prefix)
     if changed and not module.check_mode:
         # From a file that only the broker's own user can read, removed at
         # once: RabbitMQ 4.0's rabbitmqctl starts import_definitions without
@@ -186,7 +206,34 @@ def main():
             if time.monotonic() > deadline:
                 module.fail_json(msg=f"The broker did not apply the users' changes in {module.params['timeout']} s.")
             time.sleep(0.5)
-    module.exit_json(changed=bool(changed), changed_users=changed)
+    for name in deleted if not module.check_mode else []:
+        rc, _, err = module.run_command([*ctl, "delete_user", name])
+        if rc != 0 and "no_such_user" not in err:
+            module.fail_json(msg=f"rabbitmqctl delete_user {name} failed (exit {rc}): {err.strip()[-500:]}")
+    closed = 0
+    if prefix:
+        rc, out, err = module.run_command([*ctl, "list_connections", "user", "pid", "--formatter", "json"])
+        if rc != 0:
+            module.fail_json(msg=f"rabbitmqctl list_connections failed (exit {rc}): {err.strip()[-500:]}")
+        connections = json.loads(out[out.index("[") :]) if "[" in out else []
+        closing = set(stale(module.params["users"], [connection["user"] for connection in connections], prefix))
+        for connection in connections:
+            if connection["user"] not in closing:
+                continue
+            closed += 1
+            if module.check_mode:
+                continue
+            reason = f"{connection['user']} is no longer an account of the fleet"
+            rc, _, err = module.run_command([*ctl, "close_connection", connection["pid"], reason])
+            # A connection that ended by itself in the meantime is gone, as wanted.
+            if rc != 0 and "not_found" not in err:
+                module.fail_json(msg=f"rabbitmqctl close_connection failed (exit {rc}): {err.strip()[-500:]}")
+    module.exit_json(
+        changed=bool(changed or deleted or closed),
+        changed_users=changed,
+        deleted_users=deleted,
+        closed_connections=closed,
+    )
 
 
 if __name__ == "__main__":
