@@ -1,17 +1,12 @@
 """Which files a deploy (or the uninstall) removes for worker instances that are gone: only those the
 celery_worker role wrote (its filter celery_worker_stale_instance_files, fed what the tasks found)."""
 
-import importlib.util
 from pathlib import Path
 
 from ansible_run import ansible_playbook
+from role_code import load
 
-ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location(
-    "celery_worker_instances", ROOT / "roles/celery_worker/filter_plugins/celery_worker_instances.py"
-)
-instances = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(instances)
+instances = load("roles/celery_worker/filter_plugins/celery_worker_instances.py")
 
 SYSTEMD = "/etc/systemd/system"
 INSTANCES = "/etc/celery-fleet/worker/instances"
