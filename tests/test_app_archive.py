@@ -8,6 +8,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import yaml
 from ansible.module_utils.testing import patch_module_args
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,6 +19,7 @@ packer = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(packer)
 
 EXCLUDE = ["__pycache__", "*.pyc", "/celeryconfig.py", "/controller"]
+DEFAULTS = yaml.safe_load((ROOT / "roles/celery_worker/defaults/main.yml").read_text())
 
 
 def pack(tmp_path, src, capsys, **args):
@@ -31,6 +33,18 @@ def pack(tmp_path, src, capsys, **args):
     with patch_module_args({**params, **args}), pytest.raises(SystemExit):
         packer.main()
     return json.loads(capsys.readouterr().out)
+
+
+def with_role_defaults(tmp_path, src, capsys):
+    """Packed as the role does it, with its default exclusions."""
+    return pack(
+        tmp_path,
+        src,
+        capsys,
+        exclude=DEFAULTS["celery_worker_app_exclude"],
+        exclude_secrets=DEFAULTS["celery_worker_app_exclude_secrets"],
+        exclude_secrets_containing=DEFAULTS["celery_worker_app_exclude_secrets_containing"],
+    )
 
 
 @pytest.fixture
@@ -164,3 +178,44 @@ def test_the_module_can_be_named_with_its_attribute_and_a_link_inside_is_kept(tm
 def test_check_mode_writes_nothing(tmp_path, app, capsys):
     result = pack(tmp_path, app, capsys, _ansible_check_mode=True)
     assert result["digest"] and not Path(result["archive"]).exists()
+
+
+def test_no_member_is_readable_by_other_users_of_the_worker(tmp_path, app, capsys):
+    (app / "crawler/data/token.txt").write_text("a secret the app reads\n")
+    os.chmod(app / "crawler/data/token.txt", 0o600)
+    os.chmod(app / "crawler/worker.py", 0o755)
+    result = with_role_defaults(tmp_path, app, capsys)
+    with tarfile.open(result["archive"]) as tar:
+        modes = {member.name: member.mode for member in tar.getmembers()}
+    assert modes["crawler/data/token.txt"] == 0o640
+    assert (modes["crawler/worker.py"], modes["crawler/data"]) == (0o750, 0o750)
+    assert {name: mode for name, mode in modes.items() if mode & 0o007} == {}
+
+
+SECRETS = {
+    ".env": "BROKER_PASSWORD=secret\n",
+    "deploy/.env.production": "API_TOKEN=secret\n",
+    "crawler/certs/client.key": "not even PEM\n",
+    "crawler/certs/client-key.pem": "-----BEGIN EC PRIVATE KEY-----\nMHcC\n-----END EC PRIVATE KEY-----\n",
+    # controller.yml's settings with controller_output_dir in a folder of the app.
+    "laptop/celeryconfig.py": (ROOT / "roles/fleet/templates/celeryconfig.py.j2").read_text(),
+}
+
+
+def test_secrets_are_left_out_and_named_in_a_warning(tmp_path, app, capsys, monkeypatch):
+    warnings = []
+    monkeypatch.setattr(packer.AnsibleModule, "warn", lambda _module, message: warnings.append(message))
+    for path, text in SECRETS.items():
+        (app / path).parent.mkdir(parents=True, exist_ok=True)
+        (app / path).write_text(text)
+    (app / "crawler/certs/ca.pem").write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    result = with_role_defaults(tmp_path, app, capsys)
+    # The root's celeryconfig.py (controller.yml's default place) too.
+    assert result["secrets_left_out"] == sorted([*SECRETS, "celeryconfig.py"])
+    shipped = members(result)
+    assert not shipped & {*SECRETS, "celeryconfig.py"}
+    # A certificate is not a secret: the app may need it.
+    assert "crawler/certs/ca.pem" in shipped
+    [warning] = warnings
+    assert "celery_worker_app_exclude_secrets" in warning
+    assert all(path in warning for path in SECRETS)

@@ -1,4 +1,8 @@
-"""How a worker instance of celery_worker_instances becomes the environment its unit starts Celery with."""
+"""How a worker instance of celery_worker_instances becomes the environment its unit starts Celery with, and
+which of the files found on a host the role wrote for instances that are gone."""
+
+import os
+import re
 
 # The fleet's thread pool (files/celery_fleet_pool.py, in the settings folder): Celery's own
 # `threads` and `solo` pools hold to no time limit and cannot stop a task (see that file).
@@ -51,9 +55,48 @@ def celery_worker_broker_mismatch(celery_version: str, broker_version: str) -> s
     return ""
 
 
+# What the role writes per instance (tasks/service.yml); a name as tasks/input.yml allows it.
+INSTANCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+DROP_IN_FOLDER = re.compile(r"^celery-worker@(?P<name>.+)\.service\.d$")
+DROP_IN_FILE = "50-celery-fleet.conf"
+
+
+def celery_worker_stale_instance_files(
+    listing: list, kept: list, instances_dir: str, systemd_dir: str = "/etc/systemd/system"
+) -> list:
+    """The paths in `listing` that the role wrote for an instance not in `kept`, to be removed.
+
+    `listing` is what was found on the host: files of instances_dir, the drop-in folders
+    celery-worker@<name>.service.d of systemd_dir and every entry in them. Selected are such an
+    instance's arguments (<instances_dir>/<name>.env), its drop-in file (50-celery-fleet.conf) and its
+    drop-in folder when nothing else is in it; never another program's file, a file the operator put
+    beside ours, or the template's drop-ins (celery-worker@.service.d, the operator's for all instances).
+    """
+    instances_dir, systemd_dir = instances_dir.rstrip("/"), systemd_dir.rstrip("/")
+    kept, listed = set(kept), set(listing)
+    stale_files, folders = [], []
+    for path in sorted(listed):
+        parent, base = os.path.split(path)
+        name = base.removesuffix(".env")
+        if parent == instances_dir and name != base and INSTANCE_NAME.match(name) and name not in kept:
+            stale_files.append(path)
+        folder = DROP_IN_FOLDER.match(base)
+        if parent == systemd_dir and folder and INSTANCE_NAME.match(folder["name"]) and folder["name"] not in kept:
+            folders.append(path)
+    stale_folders = []
+    for folder in folders:
+        held = {path for path in listed if os.path.dirname(path) == folder}
+        own = os.path.join(folder, DROP_IN_FILE)
+        stale_files += sorted(held & {own})
+        if held <= {own}:
+            stale_folders.append(folder)
+    return stale_files + stale_folders
+
+
 class FilterModule:
     def filters(self):
         return {
             "celery_worker_instance_environment": celery_worker_instance_environment,
             "celery_worker_broker_mismatch": celery_worker_broker_mismatch,
+            "celery_worker_stale_instance_files": celery_worker_stale_instance_files,
         }

@@ -16,6 +16,10 @@ description:
   - Walks I(src) (links are not followed), leaves out what matches I(exclude), and writes the rest as
     C(<dest_dir>/app-<digest>.tar.gz), where the digest covers every path, its kind, its execute bit and its
     content: the same tree gives the same name on every run, any change a new one.
+  - Leaves out, too, what looks secret - a name that matches I(exclude_secrets), a file (its first MiB) that holds
+    one of I(exclude_secrets_containing) - and names it in a warning and in I(secrets_left_out).
+  - Members are root's and readable by their group only (0640, 0750 for folders and executables), whatever their
+    modes on the controller: unpacked with the service's group, the app is the service's and no one else's.
   - Refuses a symbolic link that points outside the folder (it would reach a file that is not the app's on
     the workers), and an app whose module (I(app), what C(celery --app) takes) is not in the folder.
   - Reports the digest of the files pip reads (the requirements file and those it includes with -r or -c,
@@ -38,6 +42,16 @@ options:
     elements: str
     default: []
     description: Glob patterns; one that starts with / matches a path from the folder's root, any other a name.
+  exclude_secrets:
+    type: list
+    elements: str
+    default: []
+    description: Glob patterns as I(exclude), for secrets; what they leave out is reported.
+  exclude_secrets_containing:
+    type: list
+    elements: str
+    default: []
+    description: Text that makes a file a secret (a PEM private key's header, rendered settings); reported too.
 """
 
 RETURN = r"""
@@ -50,12 +64,21 @@ requirements_files: {description: The requirements files pip reads, relative to 
 archive: {description: Path of the archive (not written in check mode)., returned: success, type: str}
 files: {description: Number of files and links packed., returned: success, type: int}
 size: {description: Bytes of the files packed., returned: success, type: int}
+secrets_left_out:
+  description: The paths (relative to src) left out as secrets; a folder stands for all it holds.
+  returned: success
+  type: list
 """
 
 INCLUDE = re.compile(r"^\s*(?:-r|--requirement|-c|--constraint)(?:\s+|=)(\S+)")
 CELERY = re.compile(r"^\s*celery\s*(\[[^\]]*\])?\s*([<>=!~;@ ]|$)", re.IGNORECASE)
 CONSTRAINT = re.compile(r"^\s*(?:-c|--constraint)(?:\s+|=)")
 PACKAGE_FILES = ("pyproject.toml", "setup.cfg", "setup.py")
+# How much of a file is searched for exclude_secrets_containing: keys and settings are small.
+SECRET_SCAN_BYTES = 1 << 20
+# In the tree's digest: archives made before members were group-only get a new release name, so
+# that a worker unpacks the app again with these modes.
+ARCHIVE_FORMAT = b"members root:group 0640/0750\0"
 
 
 def excluded(relative, patterns):
@@ -67,9 +90,18 @@ def excluded(relative, patterns):
     )
 
 
-def walk(src, patterns):
-    """The tree's entries as (relative path, kind), sorted; kind is "dir", "file" or "link"."""
-    entries = []
+def holds_any(path, texts):
+    if not texts or os.path.islink(path):
+        return False
+    with open(path, "rb") as handle:
+        head = handle.read(SECRET_SCAN_BYTES)
+    return any(text.encode() in head for text in texts)
+
+
+def walk(src, patterns, secrets=(), secret_texts=()):
+    """The tree's entries as (relative path, kind), sorted, kind "dir", "file" or "link"; and the paths left out
+    as secrets (by name, or a file by what it holds), sorted."""
+    entries, left_out = [], []
     for top, dirs, files in os.walk(src):
         relative_top = os.path.relpath(top, src)
         kept = []
@@ -77,7 +109,9 @@ def walk(src, patterns):
             relative = os.path.normpath(os.path.join(relative_top, name))
             if excluded(relative, patterns):
                 continue
-            if os.path.islink(os.path.join(top, name)):
+            if excluded(relative, secrets):
+                left_out.append(relative)
+            elif os.path.islink(os.path.join(top, name)):
                 entries.append((relative, "link"))
             else:
                 kept.append(name)
@@ -85,9 +119,13 @@ def walk(src, patterns):
         dirs[:] = kept
         for name in sorted(files):
             relative = os.path.normpath(os.path.join(relative_top, name))
-            if not excluded(relative, patterns):
+            if excluded(relative, patterns):
+                continue
+            if excluded(relative, secrets) or holds_any(os.path.join(top, name), secret_texts):
+                left_out.append(relative)
+            else:
                 entries.append((relative, "link" if os.path.islink(os.path.join(top, name)) else "file"))
-    return sorted(entries)
+    return sorted(entries), sorted(left_out)
 
 
 def link_escapes(src, relative):
@@ -98,8 +136,8 @@ def link_escapes(src, relative):
     return resolved == ".." or resolved.startswith(".." + os.sep)
 
 
-def digest(src, entries):
-    hashed = hashlib.sha256()
+def digest(src, entries, salt=b""):
+    hashed = hashlib.sha256(salt)
     for relative, kind in entries:
         path = os.path.join(src, relative)
         hashed.update(f"{kind}\0{relative}\0".encode())
@@ -195,12 +233,14 @@ def pack(src, entries, archive):
             info = tar.gettarinfo(os.path.join(src, relative), arcname=relative)
             info.uid = info.gid = 0
             info.uname = info.gname = "root"
+            # git keeps only the execute bit, so the other bits of a checkout say nothing of intent: the
+            # service's group reads the app (the unpack sets the group), and other users nothing of it.
             if kind == "file":
-                info.mode = 0o755 if info.mode & 0o111 else 0o644
+                info.mode = 0o750 if info.mode & 0o111 else 0o640
                 with open(os.path.join(src, relative), "rb") as handle:
                     tar.addfile(info, handle)
             else:
-                info.mode = 0o755 if kind == "dir" else info.mode
+                info.mode = 0o750 if kind == "dir" else info.mode
                 tar.addfile(info)
     os.replace(partial, archive)
 
@@ -213,6 +253,8 @@ def main():
             "app": {"type": "str", "required": True},
             "requirements": {"type": "str", "default": ""},
             "exclude": {"type": "list", "elements": "str", "default": []},
+            "exclude_secrets": {"type": "list", "elements": "str", "default": []},
+            "exclude_secrets_containing": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
@@ -220,10 +262,17 @@ def main():
     src = params["src"]
     if not os.path.isdir(src):
         module.fail_json(msg=f"celery_worker_app_source ({src}) is not a folder on the controller.")
-    entries = walk(src, params["exclude"])
+    entries, left_out = walk(src, params["exclude"], params["exclude_secrets"], params["exclude_secrets_containing"])
     files = {relative for relative, kind in entries if kind == "file"}
     fail_on_tree(module, src, entries, files)
-    tree = digest(src, entries)
+    if left_out:
+        module.warn(
+            "Left out of the app's archive as secrets (celery_worker_app_exclude_secrets, "
+            f"celery_worker_app_exclude_secrets_containing): {', '.join(left_out)} in celery_worker_app_source "
+            f"({src}). The workers have Celery settings of their own; an app that needs a secret reads it from "
+            "its environment (celery_worker_environment, from the vault)."
+        )
+    tree = digest(src, entries, ARCHIVE_FORMAT)
     if params["requirements"]:
         try:
             pip_reads, names_celery = requirement_files(src, params["requirements"], files)
@@ -257,6 +306,7 @@ def main():
         archive=archive,
         files=len(packed),
         size=size,
+        secrets_left_out=left_out,
     )
 
 
