@@ -19,7 +19,7 @@ description:
   - C(generation) counts the host's rotations, kept in C(<secrets_dir>/generation-<host>) (absent, 1). Each
     rotation is a new account, C(<prefix><host>~<generation>) from the second on, so that the worker keeps its
     old one until it restarts with the new (playbooks/rotate.yml). For the hosts in I(rotating), the account
-    the next rotation makes: the next generation, with the password of C(<service>-<host>.next) (made here when
+    the next rotation makes, the next generation with the password of C(<service>-<host>.next) (made here when
     absent; promoted to the current one once the hub took it).
 options:
   _terms: {description: The workers' inventory names., required: true}
