@@ -224,6 +224,11 @@ def app_versions(tmp_path_factory) -> Path:
         shutil.copytree(source, apps / version, ignore=shutil.ignore_patterns("celeryconfig.py", "controller"))
     with open(apps / "new" / "proj" / "tasks.py", "a") as tasks:
         tasks.write("# A new version of the app.\n")
+    # The new version has a file only its owner may read, and a .env beside it.
+    (apps / "new" / "proj" / "token.txt").write_text("read by the app only\n")
+    (apps / "new" / ".env").write_text("API_TOKEN=never-on-a-worker\n")
+    for path in (apps / "new" / "proj" / "token.txt", apps / "new" / ".env"):
+        os.chmod(path, 0o600)
     with open(apps / "broken" / "proj" / "__init__.py", "a") as package:
         package.write('raise ImportError("a broken release")\n')
     return apps
@@ -243,6 +248,21 @@ def test_a_new_version_is_deployed_one_batch_at_a_time_and_a_broken_one_is_refus
         assert "# A new version of the app." in worker.file("/opt/celery-fleet/worker/app/proj/tasks.py").content_string
         releases = worker.check_output("ls -d /opt/celery-fleet/worker/app-*").split()
         assert len(releases) <= 2, releases
+    # The .env stayed on the controller, named by the preflight before any host changed, and by the deploy.
+    named = [(name, result["secrets_left_out"]) for name, _host, result in new.results if "secrets_left_out" in result]
+    assert any("Check the app folder on the controller" in name for name, _left in named), named
+    assert any("Pack the app on the controller" in name for name, _left in named), named
+    assert {tuple(left) for _name, left in named} == {(".env",)}, named
+    for name in WORKERS:
+        worker, app = hosts(name), "/opt/celery-fleet/worker/app"
+        token = worker.file(f"{app}/proj/token.txt")
+        assert (token.user, token.group, token.mode) == ("root", "celery-worker", 0o640), name
+        assert not worker.file(f"{app}/.env").exists, name
+        # The service reads the app; no other user of the worker reads any of it.
+        assert worker.run(f"runuser -u celery-worker -- cat {app}/proj/token.txt").rc == 0, name
+        assert worker.run(f"runuser -u nobody -- cat {app}/proj/token.txt").rc != 0, name
+        readable = worker.check_output(f"find {app}/ -perm /o=rwx -not -type l -not -name .celery-fleet-app")
+        assert readable == "", (name, readable)
 
     broken = run_playbook(inventory, "workers.yml", "-e", f"celery_worker_app_source={app_versions / 'broken'}")
     try:
@@ -257,46 +277,6 @@ def test_a_new_version_is_deployed_one_batch_at_a_time_and_a_broken_one_is_refus
         assert main_pids(hosts) == [int(state["MainPID"]) for state in after]
         assert [unit(hosts(name))["ActiveState"] for name in WORKERS] == ["active", "active"]
         assert broken.changed("default-worker2") == 0, broken.summary()
-    finally:
-        # The repository's app again.
-        again = run_playbook(inventory, "workers.yml")
-        assert again.returncode == 0, again.summary() + again.output
-
-
-@pytest.fixture(scope="module")
-def app_with_secrets(tmp_path_factory) -> Path:
-    """The repository's app with a file only its owner may read, and a .env beside it."""
-    app = tmp_path_factory.mktemp("secrets") / "app"
-    shutil.copytree(ROOT / "app", app, ignore=shutil.ignore_patterns("celeryconfig.py", "controller"))
-    (app / "proj" / "token.txt").write_text("read by the app only\n")
-    (app / ".env").write_text("API_TOKEN=never-on-a-worker\n")
-    for path in (app / "proj" / "token.txt", app / ".env"):
-        os.chmod(path, 0o600)
-    return app
-
-
-def test_the_app_is_the_services_alone_and_its_secrets_stay_on_the_controller(hosts, inventory, app_with_secrets):
-    try:
-        run = run_playbook(inventory, "workers.yml", "-e", f"celery_worker_app_source={app_with_secrets}")
-        assert run.returncode == 0, run.summary() + run.output
-        # The preflight names what stays home before any host changes, and the deploy again.
-        named = [
-            (name, result["secrets_left_out"]) for name, _host, result in run.results if "secrets_left_out" in result
-        ]
-        assert any("Check the app folder on the controller" in name for name, _left in named), named
-        assert any("Pack the app on the controller" in name for name, _left in named), named
-        assert {tuple(left) for _name, left in named} == {(".env",)}, named
-        for name in WORKERS:
-            worker = hosts(name)
-            app = "/opt/celery-fleet/worker/app"
-            token = worker.file(f"{app}/proj/token.txt")
-            assert (token.user, token.group, token.mode) == ("root", "celery-worker", 0o640), name
-            assert not worker.file(f"{app}/.env").exists, name
-            # The service reads the app; no other user of the worker reads any of it.
-            assert worker.run(f"runuser -u celery-worker -- cat {app}/proj/token.txt").rc == 0, name
-            assert worker.run(f"runuser -u nobody -- cat {app}/proj/token.txt").rc != 0, name
-            readable = worker.check_output(f"find {app}/ -perm /o=rwx -not -type l -not -name .celery-fleet-app")
-            assert readable == "", (name, readable)
     finally:
         # The repository's app again.
         again = run_playbook(inventory, "workers.yml")
