@@ -7,6 +7,7 @@ proves the broker accepts it and that no password reaches a command line.
 import base64
 import hashlib
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,39 @@ def test_only_unlisted_users_under_the_prefix_are_stale():
 
 def test_no_prefix_leaves_every_unlisted_user_alone():
     assert users.stale([], ["worker-a", "celery"], "") == []
+
+
+class Broker:
+    """rabbitmqctl as the module runs it: connections listed, some of which end by themselves."""
+
+    def __init__(self, listings, close_rc=0):
+        self.listings, self.close_rc, self.calls = list(listings), close_rc, []
+
+    def run_command(self, argv):
+        self.calls.append(argv)
+        if "list_connections" in argv:
+            listing = self.listings.pop(0) if len(self.listings) > 1 else self.listings[0]
+            return 0, json.dumps(listing), ""
+        return self.close_rc, "", "Error: the connection process is gone" if self.close_rc else ""
+
+    def fail_json(self, msg):
+        raise AssertionError(msg)
+
+    check_mode = False
+
+
+def test_a_stale_users_connections_are_closed_and_an_already_gone_one_is_no_failure(monkeypatch):
+    monkeypatch.setattr(users.time, "sleep", lambda _seconds: None)
+    gone = [{"user": "worker-old", "pid": "<rabbit@hub.1.2.3>"}, {"user": "worker-new", "pid": "<rabbit@hub.1.2.4>"}]
+    # The close fails (the connection was ending), and the next listing no longer has it.
+    broker = Broker([gone, gone[1:]], close_rc=69)
+    assert users.close_stale_connections(broker, ["rabbitmqctl"], [{"name": "worker-new"}], "worker-") == 1
+    closed = [argv for argv in broker.calls if "close_connection" in argv]
+    assert [argv[2] for argv in closed] == ["<rabbit@hub.1.2.3>"]
+
+
+def test_a_stale_connection_that_stays_open_fails_naming_its_user(monkeypatch):
+    monkeypatch.setattr(users.time, "sleep", lambda _seconds: None)
+    broker = Broker([[{"user": "worker-old", "pid": "<rabbit@hub.1.2.3>"}]], close_rc=69)
+    with pytest.raises(AssertionError, match="worker-old"):
+        users.close_stale_connections(broker, ["rabbitmqctl"], [], "worker-")

@@ -133,6 +133,31 @@ def stale(wanted: list[dict], names: list[str], prefix: str) -> list[str]:
     return sorted({name for name in names if name.startswith(prefix) and name not in listed})
 
 
+def close_stale_connections(module, ctl: list[str], wanted: list[dict], prefix: str, attempts: int = 5) -> int:
+    """Close every connection of a user under `prefix` that `wanted` does not list; how many there were.
+
+    A connection may end by itself meanwhile (its user just deleted, its worker stopping), and closing it
+    then fails: the list is read again until no such connection is left, and only one that stays fails.
+    """
+    seen, error = set(), ""
+    for attempt in range(attempts):
+        rc, out, err = module.run_command([*ctl, "list_connections", "user", "pid", "--formatter", "json"])
+        if rc != 0:
+            module.fail_json(msg=f"rabbitmqctl list_connections failed (exit {rc}): {err.strip()[-500:]}")
+        connections = json.loads(out[out.index("[") :]) if "[" in out else []
+        closing = set(stale(wanted, [connection["user"] for connection in connections], prefix))
+        left = [connection for connection in connections if connection["user"] in closing]
+        if not left or module.check_mode:
+            return len(seen | {connection["pid"] for connection in left})
+        for connection in left:
+            seen.add(connection["pid"])
+            reason = f"{connection['user']} is no longer an account of the fleet"
+            rc, _, err = module.run_command([*ctl, "close_connection", connection["pid"], reason])
+            error = err.strip()[-300:] if rc != 0 else error
+        time.sleep(min(2**attempt, 5))
+    module.fail_json(msg=f"Connections of removed users are still open ({', '.join(sorted(closing))}): {error}")
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -210,24 +235,7 @@ def main():
         rc, _, err = module.run_command([*ctl, "delete_user", name])
         if rc != 0 and "no_such_user" not in err:
             module.fail_json(msg=f"rabbitmqctl delete_user {name} failed (exit {rc}): {err.strip()[-500:]}")
-    closed = 0
-    if prefix:
-        rc, out, err = module.run_command([*ctl, "list_connections", "user", "pid", "--formatter", "json"])
-        if rc != 0:
-            module.fail_json(msg=f"rabbitmqctl list_connections failed (exit {rc}): {err.strip()[-500:]}")
-        connections = json.loads(out[out.index("[") :]) if "[" in out else []
-        closing = set(stale(module.params["users"], [connection["user"] for connection in connections], prefix))
-        for connection in connections:
-            if connection["user"] not in closing:
-                continue
-            closed += 1
-            if module.check_mode:
-                continue
-            reason = f"{connection['user']} is no longer an account of the fleet"
-            rc, _, err = module.run_command([*ctl, "close_connection", connection["pid"], reason])
-            # A connection that ended by itself in the meantime is gone, as wanted.
-            if rc != 0 and "not_found" not in err:
-                module.fail_json(msg=f"rabbitmqctl close_connection failed (exit {rc}): {err.strip()[-500:]}")
+    closed = close_stale_connections(module, ctl, module.params["users"], prefix) if prefix else 0
     module.exit_json(
         changed=bool(changed or deleted or closed),
         changed_users=changed,
