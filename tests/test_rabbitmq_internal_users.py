@@ -158,3 +158,11 @@ def test_a_stale_connection_that_stays_open_fails_naming_its_user(monkeypatch):
     broker = Broker([[{"user": "worker-old", "pid": "<rabbit@hub.1.2.3>"}]], close_rc=69)
     with pytest.raises(AssertionError, match="worker-old"):
         users.close_stale_connections(broker, ["rabbitmqctl"], [], "worker-")
+
+
+def test_a_revoked_workers_attempts_to_log_in_again_are_not_connections_to_close(monkeypatch):
+    monkeypatch.setattr(users.time, "sleep", lambda _seconds: None)
+    trying = [{"user": "worker-old", "pid": "<rabbit@hub.1.2.9>", "state": "starting"}]
+    broker = Broker([trying])
+    assert users.close_stale_connections(broker, ["rabbitmqctl"], [], "worker-") == 0
+    assert [argv for argv in broker.calls if "close_connection" in argv] == []

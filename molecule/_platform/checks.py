@@ -115,8 +115,13 @@ class Run:
         return [name for name, on, result in self.results if (not host or on == host) and result.get("failed")]
 
     def summary(self) -> str:
-        """The recap and the failed tasks, for an assertion's message (no task output, so no secret)."""
-        failed = [(name, host) for name, host, result in self.results if result.get("failed")]
+        """The recap and the failed tasks with their messages, for an assertion's message (no task output; a
+        no_log task's result is censored by Ansible before it reaches here)."""
+        failed = [
+            (name, host, str(result.get("msg", ""))[:500])
+            for name, host, result in self.results
+            if result.get("failed")
+        ]
         return f"rc {self.returncode}; recap {self.stats}; failed {failed}"
 
 

@@ -133,20 +133,30 @@ def stale(wanted: list[dict], names: list[str], prefix: str) -> list[str]:
     return sorted({name for name in names if name.startswith(prefix) and name not in listed})
 
 
+# RabbitMQ's connection states in which a client has logged in.
+ESTABLISHED = {"running", "flow", "blocking", "blocked"}
+
+
 def close_stale_connections(module, ctl: list[str], wanted: list[dict], prefix: str, attempts: int = 5) -> int:
     """Close every connection of a user under `prefix` that `wanted` does not list; how many there were.
 
     A connection may end by itself meanwhile (its user just deleted, its worker stopping), and closing it
     then fails: the list is read again until no such connection is left, and only one that stays fails.
+    Only established connections count: a revoked worker that still runs keeps trying to log in, and its
+    attempts show in the list (starting, tuning, opening) until the broker refuses them.
     """
     seen, error = set(), ""
     for attempt in range(attempts):
-        rc, out, err = module.run_command([*ctl, "list_connections", "user", "pid", "--formatter", "json"])
+        rc, out, err = module.run_command([*ctl, "list_connections", "user", "pid", "state", "--formatter", "json"])
         if rc != 0:
             module.fail_json(msg=f"rabbitmqctl list_connections failed (exit {rc}): {err.strip()[-500:]}")
         connections = json.loads(out[out.index("[") :]) if "[" in out else []
         closing = set(stale(wanted, [connection["user"] for connection in connections], prefix))
-        left = [connection for connection in connections if connection["user"] in closing]
+        left = [
+            connection
+            for connection in connections
+            if connection["user"] in closing and connection.get("state", "running") in ESTABLISHED
+        ]
         if not left or module.check_mode:
             return len(seen | {connection["pid"] for connection in left})
         for connection in left:
