@@ -78,14 +78,49 @@ run_scenario() {
   python3 scripts/check_secrets.py "$logs/$name.log"
 }
 
-for name in "${scenarios[@]}"; do
-  pre=molecule/_platform/preconditions/$name.sh
+# Scenarios run side by side (CELERY_FLEET_TEST_JOBS at a time, default 2):
+# each has its own containers and names, and most of a scenario's time is
+# spent waiting (apt, pip, brokers starting, tasks' countdowns). The longest
+# start first so that the lanes end together; results are listed in order.
+jobs_max=${CELERY_FLEET_TEST_JOBS:-2}
+longest_first=(e2e apps default acme rabbitmq)
+ordered=()
+for name in "${longest_first[@]}" "${scenarios[@]}"; do
+  for wanted in "${scenarios[@]}"; do
+    if [ "$name" = "$wanted" ] && [[ ! " ${ordered[*]} " =~ " $name " ]]; then
+      ordered+=("$name")
+    fi
+  done
+done
+
+scenario_lane() {  # scenario_lane <name>: run one scenario, leave its row in a file
+  local name=$1 pre=molecule/_platform/preconditions/$1.sh reason
+  rows=() passed=0 failed=0 notrun=0
   if [ -x "$pre" ] && ! reason=$("$pre" 2>&1); then
     printf '==> %-9s %-22s not run: %s\n' scenario "$name" "$reason"
     record scenario "$name" "not run:" "$reason"
-    continue
+  else
+    step scenario "$name" run_scenario "$name"
   fi
-  step scenario "$name" run_scenario "$name"
+  printf '%s\n' "${rows[0]}" >"$logs/$name.row"
+}
+
+for name in "${ordered[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do
+    wait -n || true
+  done
+  rm -f "$logs/$name.row"
+  scenario_lane "$name" &
+done
+wait
+for name in "${scenarios[@]}"; do
+  row=$(cat "$logs/$name.row" 2>/dev/null || printf '%-9s %-22s %s' scenario "$name" "failed (no result)")
+  rows+=("$row")
+  case $row in
+    *" not run:"*) notrun=$((notrun + 1)) ;;
+    *" passed"*) passed=$((passed + 1)) ;;
+    *) failed=$((failed + 1)) ;;
+  esac
 done
 
 # --- Summary ---------------------------------------------------------------
