@@ -51,6 +51,12 @@ if ! docker info >/dev/null 2>&1 && ! command -v dockerd >/dev/null; then
   log "Installing Debian's Docker engine (docker.io)"
   needed+=(docker.io debootstrap)
 fi
+# Debian's chromium and its driver: the monitoring checks look at Flower's
+# pages as an operator does, through the SSH forwards, and keep screenshots.
+if ! command -v chromedriver >/dev/null || [ ! -x /usr/bin/chromium ]; then
+  log "Installing Debian's chromium and chromium-driver (the browser checks)"
+  needed+=(chromium chromium-driver)
+fi
 apt_install "${needed[@]}"
 ensure_docker
 stale=()

@@ -39,6 +39,7 @@ BASE = {
     "fleet_celery_settings_mongodb_user": None,
     "fleet_celery_settings_mongodb_password": None,
     "fleet_celery_settings_ca_file": "/etc/celery-fleet/tls/ca.pem",
+    "fleet_celery_settings_result_backend": None,
     "fleet_celery_settings_worker": {
         "acks_late": True,
         "prefetch_multiplier": 1,
@@ -60,6 +61,7 @@ BASE = {
     "fleet_result_backend": "rpc",
     "fleet_celery_extra_settings": {},
     "fleet_celery_queue_type": "quorum",
+    "fleet_monitoring": False,
 }
 
 
@@ -96,6 +98,26 @@ def test_a_worker_logs_in_as_its_own_user_to_the_broker_and_mongodb():
     mongo = settings["mongodb_backend_settings"]
     assert (mongo["user"], mongo["password"]) == ("worker-w1.example.org", own + "m")
     # The operator's password is nowhere in a worker's settings.
+    assert PASSWORD not in repr(settings)
+
+
+def test_the_workers_send_task_events_only_while_monitoring_is_on():
+    assert "worker_send_task_events" not in render()
+    assert render(fleet_monitoring=True)["worker_send_task_events"] is True
+    # Only a worker's settings: an operator's or Flower's send no events.
+    assert "worker_send_task_events" not in render(fleet_monitoring=True, fleet_celery_settings_worker={})
+
+
+def test_flowers_settings_hold_no_result_backend_and_no_mongodb_password():
+    settings = render(
+        fleet_result_backend="mongodb",
+        fleet_celery_settings_result_backend="none",
+        fleet_celery_settings_broker_user="flower",
+        fleet_celery_settings_broker_password="flower-password",
+        fleet_celery_settings_worker={},
+    )
+    assert settings["task_ignore_result"] is True
+    assert "mongodb_backend_settings" not in settings and "result_backend" not in settings
     assert PASSWORD not in repr(settings)
 
 

@@ -124,6 +124,13 @@ def test_no_prefix_leaves_every_unlisted_user_alone():
     assert users.stale([], ["worker-a", "celery"], "") == []
 
 
+def test_absent_users_are_stale_when_present_and_unlisted():
+    names = ["guest", "flower", "celery", "worker-a"]
+    assert users.stale([{"name": "celery"}], names, "", ("guest", "flower", "nobody")) == ["flower", "guest"]
+    # A user both listed and named absent stays: the list wins.
+    assert users.stale([{"name": "flower"}], names, "", ("flower",)) == []
+
+
 class Broker:
     """rabbitmqctl as the module runs it: connections listed, some of which end by themselves."""
 

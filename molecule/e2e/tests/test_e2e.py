@@ -176,6 +176,24 @@ def test_no_task_is_lost_when_a_worker_dies(inventory, hosts, client_app):
     run_disrupted_batch(inventory, hosts, client_app, "kill", 0.05, kill_a_worker)
 
 
+# Every port a monitored fleet listens on: Flower, Prometheus, Alertmanager (and its cluster port), the node
+# and blackbox exporters, RabbitMQ's Prometheus endpoint.
+MONITORING_PORTS = [5555, 9090, 9093, 9094, 9100, 9115, 15692]
+
+
+@pytest.mark.parametrize("name", ["e2e-hub", *WORKERS])
+def test_with_monitoring_off_nothing_of_it_is_installed_running_or_listening(hosts, name):
+    host = hosts(name)
+    listening = host.check_output("ss --tcp --listening --numeric --no-header").splitlines()
+    ports = {int(line.split()[3].rsplit(":", 1)[1]) for line in listening if line.strip()}
+    assert ports.isdisjoint(MONITORING_PORTS), sorted(ports)
+    installed = host.check_output("dpkg-query -W -f='${Package} ${Status}\\n' 'prometheus*' || true")
+    assert "install ok installed" not in installed, installed
+    assert not host.file("/etc/systemd/system/celery-fleet-flower.service").exists
+    assert not host.file("/opt/celery-fleet/flower").exists
+    assert "rabbitmq_prometheus" not in host.run("cat /etc/rabbitmq/enabled_plugins").stdout
+
+
 def test_rabbitmq_4_logged_no_deprecated_feature_during_the_whole_run(hosts):
     # Denied, a transient non-exclusive queue would have failed its client;
     # permitted, the broker logs a warning each time one is declared.

@@ -36,6 +36,12 @@ options:
     description:
       - Each with C(name), C(password) (never logged), C(tags) (list) and C(permissions), a list of
         C(vhost), C(configure), C(write), C(read).
+  absent:
+    type: list
+    elements: str
+    default: []
+    description:
+      - Users deleted when present (guest, a service no longer used), and their open connections closed.
   exclusive_prefix:
     type: str
     default: ""
@@ -48,7 +54,7 @@ options:
 
 RETURN = r"""
 changed_users: {description: Names of the users created or changed., returned: always, type: list}
-deleted_users: {description: Names of the users deleted (I(exclusive_prefix))., returned: always, type: list}
+deleted_users: {description: Names of the users deleted (I(absent), I(exclusive_prefix))., returned: always, type: list}
 closed_connections: {description: How many connections of unlisted users were closed., returned: always, type: int}
 """
 
@@ -125,20 +131,22 @@ def plan(wanted: list[dict], definitions: dict) -> tuple[list[str], dict]:
     return changed, {"users": users, "permissions": grants}
 
 
-def stale(wanted: list[dict], names: list[str], prefix: str) -> list[str]:
-    """The names under `prefix` that `wanted` does not list (none without a prefix)."""
-    if not prefix:
-        return []
+def stale(wanted: list[dict], names: list[str], prefix: str, absent: tuple[str, ...] = ()) -> list[str]:
+    """The users among `names` to delete: unlisted ones under `prefix` (if any), and those in `absent`."""
     listed = {user["name"] for user in wanted}
-    return sorted({name for name in names if name.startswith(prefix) and name not in listed})
+    return sorted(
+        {name for name in names if name not in listed and ((prefix and name.startswith(prefix)) or name in absent)}
+    )
 
 
 # RabbitMQ's connection states in which a client has logged in.
 ESTABLISHED = {"running", "flow", "blocking", "blocked"}
 
 
-def close_stale_connections(module, ctl: list[str], wanted: list[dict], prefix: str, attempts: int = 5) -> int:
-    """Close every connection of a user under `prefix` that `wanted` does not list; how many there were.
+def close_stale_connections(
+    module, ctl: list[str], wanted: list[dict], prefix: str, absent: tuple[str, ...] = (), attempts: int = 5
+) -> int:
+    """Close every connection of a user `stale` names; how many there were.
 
     A connection may end by itself meanwhile (its user just deleted, its worker stopping), and closing it
     then fails: the list is read again until no such connection is left, and only one that stays fails.
@@ -151,7 +159,7 @@ def close_stale_connections(module, ctl: list[str], wanted: list[dict], prefix: 
         if rc != 0:
             module.fail_json(msg=f"rabbitmqctl list_connections failed (exit {rc}): {err.strip()[-500:]}")
         connections = json.loads(out[out.index("[") :]) if "[" in out else []
-        closing = set(stale(wanted, [connection["user"] for connection in connections], prefix))
+        closing = set(stale(wanted, [connection["user"] for connection in connections], prefix, absent))
         left = [
             connection
             for connection in connections
@@ -193,6 +201,7 @@ def main():
                     },
                 },
             },
+            "absent": {"type": "list", "elements": "str", "default": []},
             "exclusive_prefix": {"type": "str", "default": ""},
             "timeout": {"type": "int", "default": 60},
             "file_owner": {"type": "str", "default": "rabbitmq"},
@@ -212,8 +221,8 @@ def main():
 
     exported = export()
     changed, definitions = plan(module.params["users"], exported)
-    prefix = module.params["exclusive_prefix"]
-    deleted = stale(module.params["users"], [user["name"] for user in exported.get("users", [])], prefix)
+    prefix, absent = module.params["exclusive_prefix"], tuple(module.params["absent"])
+    deleted = stale(module.params["users"], [user["name"] for user in exported.get("users", [])], prefix, absent)
     if changed and not module.check_mode:
         # From a file that only the broker's own user can read, removed at
         # once: RabbitMQ 4.0's rabbitmqctl starts import_definitions without
@@ -245,7 +254,7 @@ def main():
         rc, _, err = module.run_command([*ctl, "delete_user", name])
         if rc != 0 and "no_such_user" not in err:
             module.fail_json(msg=f"rabbitmqctl delete_user {name} failed (exit {rc}): {err.strip()[-500:]}")
-    closed = close_stale_connections(module, ctl, module.params["users"], prefix) if prefix else 0
+    closed = close_stale_connections(module, ctl, module.params["users"], prefix, absent) if prefix or absent else 0
     module.exit_json(
         changed=bool(changed or deleted or closed),
         changed_users=changed,
