@@ -57,7 +57,7 @@ syntax_check() {
   done
 }
 step check syntax syntax_check
-step check pytest python -m pytest -q -p no:cacheprovider tests
+# The unit tests (tests/) run in a lane beside the scenarios, below.
 
 # --- Molecule scenarios ----------------------------------------------------
 if [ $# -gt 0 ]; then
@@ -78,25 +78,29 @@ run_scenario() {
   python3 scripts/check_secrets.py "$logs/$name.log"
 }
 
-# Scenarios run side by side (CELERY_FLEET_TEST_JOBS at a time, default 2):
-# each has its own containers and names, and most of a scenario's time is
-# spent waiting (apt, pip, brokers starting, tasks' countdowns). The longest
-# start first so that the lanes end together; results are listed in order.
+# The unit tests and the scenarios run side by side (CELERY_FLEET_TEST_JOBS
+# at a time, default 2): each scenario has its own containers and names, and
+# most of its time is spent waiting (apt, pip, brokers starting, tasks'
+# countdowns). The longest start first so that the lanes end together; the
+# results are listed in order, each line printed when its job ends.
 jobs_max=${CELERY_FLEET_TEST_JOBS:-2}
-longest_first=(e2e apps default acme rabbitmq)
+longest_first=(e2e apps default acme pytest rabbitmq)
+jobs_list=(pytest "${scenarios[@]}")
 ordered=()
-for name in "${longest_first[@]}" "${scenarios[@]}"; do
-  for wanted in "${scenarios[@]}"; do
+for name in "${longest_first[@]}" "${jobs_list[@]}"; do
+  for wanted in "${jobs_list[@]}"; do
     if [ "$name" = "$wanted" ] && [[ ! " ${ordered[*]} " =~ " $name " ]]; then
       ordered+=("$name")
     fi
   done
 done
 
-scenario_lane() {  # scenario_lane <name>: run one scenario, leave its row in a file
+lane() {  # lane <name>: run the unit tests or one scenario, leave its row in a file
   local name=$1 pre=molecule/_platform/preconditions/$1.sh reason
   rows=() passed=0 failed=0 notrun=0
-  if [ -x "$pre" ] && ! reason=$("$pre" 2>&1); then
+  if [ "$name" = pytest ]; then
+    step check pytest python -m pytest -q -p no:cacheprovider tests
+  elif [ -x "$pre" ] && ! reason=$("$pre" 2>&1); then
     printf '==> %-9s %-22s not run: %s\n' scenario "$name" "$reason"
     record scenario "$name" "not run:" "$reason"
   else
@@ -110,11 +114,14 @@ for name in "${ordered[@]}"; do
     wait -n || true
   done
   rm -f "$logs/$name.row"
-  scenario_lane "$name" &
+  # Whole lines only: a job's output is printed when it ends.
+  { lane "$name" >"$logs/$name.out" 2>&1; cat "$logs/$name.out"; } &
 done
 wait
-for name in "${scenarios[@]}"; do
-  row=$(cat "$logs/$name.row" 2>/dev/null || printf '%-9s %-22s %s' scenario "$name" "failed (no result)")
+for name in "${jobs_list[@]}"; do
+  kind=scenario
+  [ "$name" = pytest ] && kind=check
+  row=$(cat "$logs/$name.row" 2>/dev/null || printf '%-9s %-22s %s' "$kind" "$name" "failed (no result)")
   rows+=("$row")
   case $row in
     *" not run:"*) notrun=$((notrun + 1)) ;;
