@@ -70,3 +70,15 @@ def test_each_hosts_addresses_once_in_order():
 
 def test_hosts_without_an_address_are_named():
     assert fleet_network.fleet_hosts_without_address(["w1", "w2", "w3", "w4"], HOSTVARS) == ["w4"]
+
+
+def test_each_host_is_scraped_on_its_first_address():
+    targets = fleet_network.fleet_scrape_targets(["w1", "w2"], HOSTVARS, 9100)
+    assert targets == ["198.51.100.1:9100", "198.51.100.2:9100"]
+    only_v6 = {"v6": {"ansible_host": "2001:db8::9"}}
+    assert fleet_network.fleet_scrape_targets(["v6"], only_v6, "9100") == ["[2001:db8::9]:9100"]
+
+
+def test_a_host_to_scrape_without_an_address_is_an_error_naming_it():
+    with pytest.raises(ValueError, match="w4"):
+        fleet_network.fleet_scrape_targets(["w1", "w4"], HOSTVARS, 9100)

@@ -99,6 +99,21 @@ def fleet_hosts_without_address(hosts, hostvars):
     return missing
 
 
+def fleet_scrape_targets(hosts, hostvars, port):
+    """host:port for each named host, on its first address (ansible_host or its default route's), as Prometheus
+    scrapes a service that listens on that address; a host without a known address is an error naming it."""
+    missing = fleet_hosts_without_address(hosts, hostvars)
+    if missing:
+        raise ValueError(
+            f"no address is known for {', '.join(missing)}: set ansible_host to an IP address, or gather its facts"
+        )
+    targets = []
+    for name in hosts:
+        address = _host_addresses(_vars_of(hostvars, name))[0]
+        targets.append(f"[{address}]:{int(port)}" if ":" in address else f"{address}:{int(port)}")
+    return targets
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -106,4 +121,5 @@ class FilterModule:
             "fleet_is_private": fleet_is_private,
             "fleet_host_addresses": fleet_host_addresses,
             "fleet_hosts_without_address": fleet_hosts_without_address,
+            "fleet_scrape_targets": fleet_scrape_targets,
         }
