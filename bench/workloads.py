@@ -147,6 +147,10 @@ def tuning(inv: Path, env: dict, args) -> list[dict]:
         ("workers: prefetch 4 and early acks", prefetch4 | early),
         ("workers: publisher confirms off", {"fleet_broker_confirm_publish": False}),
     ]
+    # Monitoring on (fleet_monitoring): Flower, Prometheus and the exporters on
+    # the hub, task events from the workers; site.yml installs it, and removes
+    # it after the measurement.
+    monitoring = {"fleet_monitoring": True, "fleet_flower_password": "bench-flower-login-password"}
     rows = []
     default_tps = client_fleet(env, "throughput", "--n", str(args.tasks))["tasks_per_s"]
     log(f"tuning: defaults: {default_tps:.0f} tasks/s")
@@ -177,4 +181,12 @@ def tuning(inv: Path, env: dict, args) -> list[dict]:
         measure(name, settings, [])
     log("tuning: back to the defaults")
     run(["ansible-playbook", "-i", str(inv), "workers.yml"], timeout=900, logfile="tuning-restore.log")
+    run(
+        ["ansible-playbook", "-i", str(inv), "site.yml", "-e", json.dumps(monitoring)],
+        timeout=1800,
+        logfile="tuning-monitoring.log",
+    )
+    measure("fleet: monitoring on (Flower, Prometheus, task events)", {"fleet_monitoring": True}, [])
+    log("tuning: monitoring off again")
+    run(["ansible-playbook", "-i", str(inv), "site.yml"], timeout=1800, logfile="tuning-monitoring-off.log")
     return rows

@@ -30,6 +30,18 @@ case ${1:-up} in
     phase "5/5 The operator's side: ansible-playbook controller.yml, then tasks from this machine"
     ansible-playbook controller.yml -e fleet_result_backend=$backend
     (cd app && python demo.py)
+    # The hub's monitoring on this machine's loopback, until `lab.sh down`.
+    lab_dir=$HOME/.config/celery-fleet/lab
+    [ -f "$lab_dir/tunnel.pid" ] && kill "$(cat "$lab_dir/tunnel.pid")" 2>/dev/null || true
+    nohup python scripts/fleet_tunnel.py -i inventory/lab >"$lab_dir/tunnel.log" 2>&1 &
+    echo $! >"$lab_dir/tunnel.pid"
+    cat <<EOT
+
+Monitoring (forwarded by scripts/fleet_tunnel.py, log: $lab_dir/tunnel.log):
+  Flower        http://127.0.0.1:5555/   user operator, password in $lab_dir/flower-login-password
+  Prometheus    http://127.0.0.1:9090/alerts
+  Alertmanager  http://127.0.0.1:9093/
+EOT
     cat <<'EOT'
 
 The lab is up: a hub (RabbitMQ, AMQPS published on 127.0.0.1:5671) and two
@@ -46,6 +58,9 @@ EOT
     ;;
   down)
     . .venv/bin/activate
+    if [ -f "$HOME/.config/celery-fleet/lab/tunnel.pid" ]; then
+      kill "$(cat "$HOME/.config/celery-fleet/lab/tunnel.pid")" 2>/dev/null || true
+    fi
     ansible-playbook -i inventory/lab molecule/_platform/lab.yml -e lab_state=absent
     # What the lab left on this machine: its CA, secrets and the rendered
     # client settings.

@@ -82,3 +82,10 @@ def test_each_host_is_scraped_on_its_first_address():
 def test_a_host_to_scrape_without_an_address_is_an_error_naming_it():
     with pytest.raises(ValueError, match="w4"):
         fleet_network.fleet_scrape_targets(["w1", "w4"], HOSTVARS, 9100)
+
+
+def test_a_hosts_own_address_is_its_first_and_an_unknown_one_is_an_error():
+    assert fleet_network.fleet_host_address("w1", HOSTVARS) == "198.51.100.1"
+    assert fleet_network.fleet_host_address("w2", HOSTVARS) == "198.51.100.2"
+    with pytest.raises(ValueError, match="w4"):
+        fleet_network.fleet_host_address("w4", HOSTVARS)

@@ -5,7 +5,7 @@ The rules template is rendered as tasks/test_rules.yml renders it on a hub
 machine through the local connection. Every alert it defines must have a
 `promtool test rules` case that fires it and one that does not, in
 roles/prometheus/files/tests/. promtool itself runs on a hub
-(`tasks_from: test_rules`), or here when this machine has it.
+(`tasks_from: test_rules`): the default scenario runs them there.
 """
 
 import json
@@ -137,20 +137,6 @@ def test_the_thresholds_reach_the_rules(tmp_path):
     defined = alerts(rules)
     assert "> 0.25" in defined["CeleryTaskFailureRate"]["expr"]
     assert "< 30 * 86400" in defined["TLSCertificateExpiresSoon"]["expr"]
-
-
-def test_the_rule_tests_pass_with_promtool(rules_folder):
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip(
-            "NOT RUN: promtool is not installed on this machine; the hub runs these tests "
-            "(roles/prometheus tasks_from: test_rules)"
-        )
-    tests = sorted(str(path) for path in rules_folder.glob("*.test.yml"))
-    result = subprocess.run(
-        [promtool, "test", "rules", *tests], cwd=rules_folder, capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def run_checks(tmp_path: Path, role: str, **variables) -> subprocess.CompletedProcess:

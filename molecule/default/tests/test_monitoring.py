@@ -1,7 +1,10 @@
 """Monitoring on default-hub (fleet_monitoring): Flower on loopback behind its login, fed by the workers' task
-events, with a broker user that can touch no task; seen from the hub itself, the workers and the client.
+events, with a broker user that can touch no task; Prometheus scraping the broker, Flower, the node exporters and
+the broker's certificate, its alerts tested by promtool and one fired for real; every port closed to the other
+hosts and open through scripts/fleet_tunnel.py on this machine, where a browser looks at the pages.
 
-Runs after test_fleet.py, on the fleet as it left it (the repository's app, one instance per worker).
+Runs after test_fleet.py, on the fleet as it left it (the repository's app, one instance per worker); the last
+test stops the workers and starts them again.
 """
 
 import json
@@ -10,10 +13,11 @@ import subprocess
 import sys
 import time
 import urllib.request
+from urllib.parse import quote
 
 import pytest
 from browser import Browser, missing
-from checks import CONNECTED, ROOT, connect
+from checks import CONNECTED, ROOT, connect, playbook, run_playbook
 
 HUB = "default-hub"
 WORKERS = ["default-worker1", "default-worker2"]
@@ -22,6 +26,9 @@ CLIENT_APP = "/opt/client/app"
 # molecule.yml: fleet_flower_user's default and the canary password.
 LOGIN = ("operator", "canary-flower-login-7c1e5b")
 FLOWER_PYTHON = "/opt/celery-fleet/flower/venv/bin/python"
+# Every monitoring port on the hub: Flower, Prometheus, Alertmanager, the blackbox and node exporters, RabbitMQ's
+# Prometheus endpoint.
+HUB_PORTS = [5555, 9090, 9093, 9100, 9115, 15692]
 # The forwards listen on the controller's loopback, 20000 above the hub's ports.
 OFFSET = 20000
 SCREENSHOTS = ROOT / ".test-logs" / "screenshots"
@@ -130,6 +137,95 @@ def test_flowers_broker_user_can_neither_take_nor_send_a_task(hosts):
     assert json.loads(out.splitlines()[-1]) == {"take": "AccessRefused", "send": "AccessRefused"}
 
 
+def prometheus(hub, path: str) -> dict:
+    """GET Prometheus's (or, from port 9093, Alertmanager's) API on the hub's loopback: the JSON answer."""
+    url = path if path.startswith("http") else f"http://127.0.0.1:9090{path}"
+    return json.loads(
+        hub.check_output(
+            "python3 -c %s %s",
+            "import sys, urllib.request\nprint(urllib.request.urlopen(sys.argv[1], timeout=30).read().decode())",
+            url,
+        )
+    )
+
+
+def query(hub, expression: str) -> float | None:
+    """The value of an instant query that yields one number, or None when it yields nothing."""
+    result = prometheus(hub, f"/api/v1/query?query={quote(expression)}")["data"]["result"]
+    return float(result[0]["value"][1]) if result else None
+
+
+def test_prometheus_scrapes_the_broker_flower_every_node_and_the_certificate(hosts):
+    hub = hosts(HUB)
+    deadline = time.monotonic() + 90
+    while True:
+        targets = prometheus(hub, "/api/v1/targets?state=active")["data"]["activeTargets"]
+        health = {(target["labels"]["job"], target["labels"]["instance"]): target["health"] for target in targets}
+        if (health and all(state == "up" for state in health.values())) or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    assert health and all(state == "up" for state in health.values()), health
+    jobs = {job for job, _instance in health}
+    assert {"rabbitmq", "flower", "node"} <= jobs, jobs
+    workers = {hosts(name).check_output("ip -4 -o addr show scope global").split()[3].split("/")[0] for name in WORKERS}
+    nodes = {instance.rsplit(":", 1)[0] for job, instance in health if job == "node"}
+    assert nodes == {"127.0.0.1"} | workers, nodes
+    # The certificate the broker serves, as a client sees it: months away from its end.
+    days = query(hub, "min(probe_ssl_earliest_cert_expiry - time()) / 86400")
+    assert days is not None and days > 21, days
+
+
+@pytest.mark.parametrize("name", ["default-client", *WORKERS])
+def test_no_other_host_reaches_a_monitoring_port_of_the_hub(hosts, name):
+    hub_address = hosts(HUB).check_output("ip -4 -o addr show scope global").split()[3].split("/")[0]
+    assert [port for port in HUB_PORTS if connect(hosts(name), hub_address, port) == CONNECTED] == []
+
+
+@pytest.mark.parametrize("name", WORKERS)
+def test_a_workers_node_exporter_answers_the_hub_only(hosts, name):
+    address = hosts(name).check_output("ip -4 -o addr show scope global").split()[3].split("/")[0]
+    assert connect(hosts(HUB), address, 9100) == CONNECTED
+    assert connect(hosts("default-client"), address, 9100) != CONNECTED
+    other = next(worker for worker in WORKERS if worker != name)
+    assert connect(hosts(other), address, 9100) != CONNECTED
+
+
+def test_promtool_tests_every_alert_rule_on_the_hub(inventory, tmp_path):
+    body = """
+- name: Test the alert rules with promtool
+  hosts: hub
+  gather_facts: false
+  tasks:
+    - name: Run promtool test rules
+      ansible.builtin.include_role:
+        name: prometheus
+        tasks_from: test_rules
+"""
+    result = playbook(inventory, body, tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_while_1000_tasks_run_the_queue_depth_and_the_task_counters_move(hosts):
+    hub = hosts(HUB)
+    succeeded = 'sum(flower_events_total{type="task-succeeded", task="proj.tasks.sleep"}) or vector(0)'
+    before = query(hub, succeeded) or 0
+    started = time.monotonic()
+    hosts("default-client").check_output(
+        f"cd {CLIENT_APP} && /opt/client/venv/bin/python -c %s",
+        "from celery import group\nfrom proj.tasks import sleep\n"
+        "result = group(sleep.s(0.1) for _ in range(1000)).apply_async()\n"
+        "assert len(result.get(timeout=600)) == 1000\n",
+    )
+    took = time.monotonic() - started
+    time.sleep(20)  # one more scrape of Flower and the broker
+    window = f"{int(time.monotonic() - started) + 30}s"
+    depth = query(hub, f'max_over_time(rabbitmq_detailed_queue_messages_ready{{queue="celery"}}[{window}])')
+    after = query(hub, succeeded) or 0
+    print(f"report: 1000 tasks in {took:.0f} s; deepest queue scraped {depth}; succeeded counter +{after - before}")
+    assert depth is not None and depth >= 50, depth
+    assert after - before >= 1000, (before, after)
+
+
 def send_add(hosts) -> str:
     """add(2, 3) sent from the client and its result read back: the task's id."""
     out = hosts("default-client").check_output(
@@ -188,3 +284,74 @@ def test_in_a_browser_flower_asks_for_its_login_then_shows_the_workers_and_a_tas
         shown = browser.wait_for_text(["SUCCESS", "proj.tasks.add"])
         assert "SUCCESS" in shown and "proj.tasks.add" in shown, shown
         browser.screenshot(SCREENSHOTS / "flower-task.png")
+
+
+def test_through_the_tunnel_prometheus_and_alertmanager_answer(tunnel):
+    for port in (9090, 9093):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port + OFFSET}/-/ready", timeout=10) as answer:
+            assert answer.status == 200, port
+
+
+def test_in_a_browser_prometheus_graphs_the_tasks_that_succeeded(tunnel):
+    assert not missing(), missing()
+    expression = 'sum(rate(flower_events_total{type="task-succeeded"}[1m]))'
+    url = f"http://127.0.0.1:{9090 + OFFSET}/graph?g0.expr={quote(expression)}&g0.tab=0&g0.range_input=15m"
+    with Browser() as browser:
+        browser.open(url)
+        shown = browser.wait_for_text(["flower_events_total", "Execute"])
+        assert "flower_events_total" in shown, shown
+        time.sleep(3)  # the graph draws after the query returns
+        browser.screenshot(SCREENSHOTS / "prometheus-graph.png")
+
+
+def test_with_the_workers_stopped_no_worker_online_fires_within_its_delay(hosts):
+    hub = hosts(HUB)
+    for name in WORKERS:
+        hosts(name).check_output("systemctl stop celery-worker@w1")
+    stopped = time.monotonic()
+    try:
+        # prometheus_alert_no_worker_for (1m), plus a scrape and an evaluation (15 s each) and a margin.
+        deadline = stopped + 150
+        firing = []
+        while time.monotonic() < deadline:
+            alerts = prometheus(hub, "/api/v1/alerts")["data"]["alerts"]
+            firing = [
+                a for a in alerts if a["labels"]["alertname"] == "CeleryNoWorkerOnline" and a["state"] == "firing"
+            ]
+            if firing:
+                break
+            time.sleep(5)
+        took = time.monotonic() - stopped
+        print(f"report: CeleryNoWorkerOnline firing {took:.0f} s after the workers stopped")
+        assert firing, alerts
+        # Handed to Alertmanager (no receiver by default: it is listed there).
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            held = prometheus(hub, "http://127.0.0.1:9093/api/v2/alerts")
+            if any(a["labels"]["alertname"] == "CeleryNoWorkerOnline" for a in held):
+                break
+            time.sleep(3)
+        assert any(a["labels"]["alertname"] == "CeleryNoWorkerOnline" for a in held), held
+    finally:
+        for name in WORKERS:
+            hosts(name).check_output("systemctl start celery-worker@w1")
+
+
+def test_turned_off_the_next_site_yml_leaves_nothing_of_it(hosts, inventory):
+    result = run_playbook(inventory, "site.yml", "-e", "fleet_monitoring=false")
+    assert result.returncode == 0, result.summary() + result.output
+    for name in [HUB, *WORKERS]:
+        host = hosts(name)
+        listening = host.check_output("ss --tcp --listening --numeric --no-header").splitlines()
+        ports = {int(line.split()[3].rsplit(":", 1)[1]) for line in listening if line.strip()}
+        assert ports.isdisjoint(HUB_PORTS), (name, sorted(ports))
+        installed = host.check_output("dpkg-query -W -f='${Package} ${Status}\\n' 'prometheus*' || true")
+        assert "install ok installed" not in installed, (name, installed)
+        assert not host.file("/etc/celery-fleet/monitoring").exists, name
+    hub = hosts(HUB)
+    assert not hub.file("/opt/celery-fleet/flower").exists
+    users = hub.check_output("rabbitmqctl --quiet list_users --formatter json")
+    assert "flower" not in {user["user"] for user in json.loads(users)}
+    for name in WORKERS:
+        settings = hosts(name).file("/etc/celery-fleet/worker/celeryconfig.py").content_string
+        assert "worker_send_task_events" not in settings, name

@@ -99,9 +99,17 @@ def fleet_hosts_without_address(hosts, hostvars):
     return missing
 
 
+def fleet_host_address(name, hostvars):
+    """The address the other hosts reach a host on: its first (ansible_host when an address, else its default
+    route's); a host without a known address is an error naming it."""
+    found = _host_addresses(_vars_of(hostvars, name))
+    if not found:
+        raise ValueError(f"no address is known for {name}: set ansible_host to an IP address, or gather its facts")
+    return found[0]
+
+
 def fleet_scrape_targets(hosts, hostvars, port):
-    """host:port for each named host, on its first address (ansible_host or its default route's), as Prometheus
-    scrapes a service that listens on that address; a host without a known address is an error naming it."""
+    """host:port for each named host on its fleet_host_address, bracketed for IPv6, as Prometheus scrapes it."""
     missing = fleet_hosts_without_address(hosts, hostvars)
     if missing:
         raise ValueError(
@@ -109,7 +117,7 @@ def fleet_scrape_targets(hosts, hostvars, port):
         )
     targets = []
     for name in hosts:
-        address = _host_addresses(_vars_of(hostvars, name))[0]
+        address = fleet_host_address(name, hostvars)
         targets.append(f"[{address}]:{int(port)}" if ":" in address else f"{address}:{int(port)}")
     return targets
 
@@ -121,5 +129,6 @@ class FilterModule:
             "fleet_is_private": fleet_is_private,
             "fleet_host_addresses": fleet_host_addresses,
             "fleet_hosts_without_address": fleet_hosts_without_address,
+            "fleet_host_address": fleet_host_address,
             "fleet_scrape_targets": fleet_scrape_targets,
         }
