@@ -181,7 +181,8 @@ def test_no_task_is_lost_when_a_worker_dies(inventory, hosts, client_app):
 MONITORING_PORTS = [5555, 9090, 9093, 9094, 9100, 9115, 15692]
 
 
-@pytest.mark.parametrize("name", ["e2e-hub", *WORKERS])
+# e2e-worker1 was killed above (a server lost for good): the hub and the survivor.
+@pytest.mark.parametrize("name", ["e2e-hub", "e2e-worker2"])
 def test_with_monitoring_off_nothing_of_it_is_installed_running_or_listening(hosts, name):
     host = hosts(name)
     listening = host.check_output("ss --tcp --listening --numeric --no-header").splitlines()
