@@ -340,11 +340,12 @@ def test_with_the_workers_stopped_no_worker_online_fires_within_its_delay(hosts)
 def test_turned_off_the_next_site_yml_leaves_nothing_of_it(hosts, inventory):
     result = run_playbook(inventory, "site.yml", "-e", "fleet_monitoring=false")
     assert result.returncode == 0, result.summary() + result.output
-    for name in [HUB, *WORKERS]:
+    # On the workers only the node exporter was monitoring's (test_fleet.py leaves a listener of its own on 5555).
+    for name, ports_of_monitoring in [(HUB, HUB_PORTS), *[(worker, [9100]) for worker in WORKERS]]:
         host = hosts(name)
         listening = host.check_output("ss --tcp --listening --numeric --no-header").splitlines()
         ports = {int(line.split()[3].rsplit(":", 1)[1]) for line in listening if line.strip()}
-        assert ports.isdisjoint(HUB_PORTS), (name, sorted(ports))
+        assert ports.isdisjoint(ports_of_monitoring), (name, sorted(ports))
         installed = host.check_output("dpkg-query -W -f='${Package} ${Status}\\n' 'prometheus*' || true")
         assert "install ok installed" not in installed, (name, installed)
         assert not host.file("/etc/celery-fleet/monitoring").exists, name
