@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Write each role's variable table into its README from meta/argument_specs.yml.
+"""Write each role's variable and entry point tables into its README.
 
-meta/argument_specs.yml is the one description of a role's variables; the
-default comes from defaults/main.yml. The table sits between two markers in
-the README's "Variables" section; nothing else in the README is touched.
+meta/argument_specs.yml is the one description of a role's variables and of
+its entry points (tasks_from); a variable's default comes from
+defaults/main.yml, an entry point's callers from the playbooks and roles
+that call it. Each table sits between two markers in the README; nothing
+else in the README is touched.
 
     scripts/role_docs.py          rewrite the tables
     scripts/role_docs.py --check  exit 1, naming each stale README (the test suite runs this)
@@ -19,6 +21,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN = "<!-- variables: written by scripts/role_docs.py from meta/argument_specs.yml; edit those -->"
 END = "<!-- end of variables -->"
+ENTRY_BEGIN = "<!-- entry points: written by scripts/role_docs.py from meta/argument_specs.yml; edit those -->"
+ENTRY_END = "<!-- end of entry points -->"
 TEMPLATE = re.compile(r"\{\{.*?\}\}", re.S)
 SIMPLE = re.compile(r"^\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}$")
 NAME = re.compile(r"\b[a-z][a-z0-9]*_[a-z0-9_]+\b")
@@ -77,17 +81,39 @@ def table(role: Path, variables: set[str]) -> str:
     return "\n".join([BEGIN, *rows, END])
 
 
-def rewrite(readme: str, generated: str) -> str:
-    if BEGIN in readme and END in readme:
-        before, rest = readme.split(BEGIN, 1)
-        _, after = rest.split(END, 1)
+def callers(role: str, entry: str, calls: list[dict]) -> str:
+    files = sorted({call["file"] for call in calls if call["callee"] == role and call["entry"] == entry})
+    return ", ".join(f"`{name}`" for name in files) or "the operator"
+
+
+def entry_table(role: Path, calls: list[dict]) -> str:
+    specs = load(role / "meta" / "argument_specs.yml")["argument_specs"]
+    rows = ["| entry point | what it does | called from |", "|---|---|---|"]
+    for entry, spec in specs.items():
+        if entry != "main":
+            rows.append(f"| `{entry}` | {text(spec.get('short_description'))} | {callers(role.name, entry, calls)} |")
+    return "\n".join([ENTRY_BEGIN, *rows, ENTRY_END])
+
+
+def rewrite(readme: str, generated: str, begin: str = BEGIN, end: str = END) -> str:
+    if begin in readme and end in readme:
+        before, rest = readme.split(begin, 1)
+        _, after = rest.split(end, 1)
         return before + generated + after
-    raise ValueError("no variables markers")
+    raise ValueError("no markers")
+
+
+def role_calls() -> list[dict]:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import structure_report
+
+    return structure_report.role_calls()
 
 
 def main(argv: list[str]) -> int:
     check = "--check" in argv
     variables = known_variables()
+    calls = role_calls()
     stale = []
     for role in sorted(path.parent.parent for path in ROOT.glob("roles/*/meta/argument_specs.yml")):
         readme_path = role / "README.md"
@@ -97,13 +123,20 @@ def main(argv: list[str]) -> int:
         except ValueError:
             print(f"{readme_path.relative_to(ROOT)}: add the markers\n  {BEGIN}\n  {END}", file=sys.stderr)
             return 1
+        if len(load(role / "meta" / "argument_specs.yml")["argument_specs"]) > 1:
+            try:
+                updated = rewrite(updated, entry_table(role, calls), ENTRY_BEGIN, ENTRY_END)
+            except ValueError:
+                markers = f"{ENTRY_BEGIN}\n  {ENTRY_END}"
+                print(f"{readme_path.relative_to(ROOT)}: add the markers\n  {markers}", file=sys.stderr)
+                return 1
         if updated != readme:
             stale.append(readme_path.relative_to(ROOT))
             if not check:
                 readme_path.write_text(updated)
     if check and stale:
         for path in stale:
-            print(f"{path}: its variable table differs from meta/argument_specs.yml; run scripts/role_docs.py")
+            print(f"{path}: its tables differ from meta/argument_specs.yml; run scripts/role_docs.py")
         return 1
     if not check:
         for path in stale:
