@@ -35,8 +35,8 @@ def load(path: Path):
 
 def known_variables() -> set[str]:
     names = set()
-    for defaults in ROOT.glob("roles/*/defaults/main.yml"):
-        names.update((load(defaults) or {}).keys())
+    for values in [*ROOT.glob("roles/*/defaults/main.yml"), *ROOT.glob("roles/*/vars/main.yml")]:
+        names.update((load(values) or {}).keys())
     return names
 
 

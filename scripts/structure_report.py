@@ -97,7 +97,10 @@ def long_jinja() -> list[dict]:
             value = node.value
             if "{{" not in value and "{%" not in value:
                 continue
-            lines = node.end_mark.line - node.start_mark.line + (0 if node.style in (">", "|") else 1)
+            lines = node.end_mark.line - node.start_mark.line + 1
+            if node.style in (">", "|"):
+                # Not the indicator's line, nor the next key's where the scalar ends.
+                lines -= 1 + (node.end_mark.column == 0)
             if lines > LONG:
                 found.append(
                     {

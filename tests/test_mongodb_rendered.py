@@ -106,10 +106,11 @@ def test_the_app_user_may_read_and_write_its_own_database_only(tmp_path, databas
     assert roles == [{"role": "readWrite", "db": database}]
 
 
-def test_mongod_offers_the_brokers_tls12_suites_only(tmp_path):
+def test_mongod_offers_the_fleets_tls12_suites_only(tmp_path):
     conf = rendered(tmp_path)
-    broker = yaml.safe_load((ROOT / "roles/rabbitmq/defaults/main.yml").read_text())["rabbitmq_tls_ciphers"]
-    tls12 = [suite for suite in broker if not suite.startswith("TLS_")]
+    fleet = yaml.safe_load((ROOT / "roles/fleet/defaults/main.yml").read_text())["fleet_tls_ciphers"]
+    tls12 = [suite for suite in fleet if not suite.startswith("TLS_")]
+    assert tls12 and len(tls12) < len(fleet)
     assert conf["setParameter"]["opensslCipherConfig"] == ":".join(tls12)
 
 

@@ -32,6 +32,20 @@ HUB_PORTS = [5555, 9090, 9093, 9100, 9115, 15692]
 # The forwards listen on the controller's loopback, 20000 above the hub's ports.
 OFFSET = 20000
 SCREENSHOTS = ROOT / ".test-logs" / "screenshots"
+# The webhook receiver molecule.yml names (prometheus_alert_webhook_url): each POST's body, one per line.
+WEBHOOK_UNIT = "celery-fleet-test-webhook"
+WEBHOOK_LOG = "/run/celery-fleet-test-webhook.jsonl"
+WEBHOOK_CODE = (
+    "import http.server, sys\n"
+    "class Receiver(http.server.BaseHTTPRequestHandler):\n"
+    "    def do_POST(self):\n"
+    "        body = self.rfile.read(int(self.headers['Content-Length']))\n"
+    "        with open(sys.argv[1], 'ab') as log:\n"
+    "            log.write(body.replace(b'\\n', b' ') + b'\\n')\n"
+    "        self.send_response(200)\n"
+    "        self.end_headers()\n"
+    "http.server.HTTPServer(('127.0.0.1', 9099), Receiver).serve_forever()\n"
+)
 
 
 def flower(hub, path: str, login: tuple[str, str] | None = None) -> tuple[int, object]:
@@ -304,8 +318,20 @@ def test_in_a_browser_prometheus_graphs_the_tasks_that_succeeded(tunnel):
         browser.screenshot(SCREENSHOTS / "prometheus-graph.png")
 
 
+def webhook_notifications(hub) -> list[dict]:
+    out = hub.check_output("cat %s 2>/dev/null || true", WEBHOOK_LOG)
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
 def test_with_the_workers_stopped_no_worker_online_fires_within_its_delay(hosts):
     hub = hosts(HUB)
+    hub.check_output(
+        "rm -f %s; systemd-run --unit=%s --collect python3 -c %s %s",
+        WEBHOOK_LOG,
+        WEBHOOK_UNIT,
+        WEBHOOK_CODE,
+        WEBHOOK_LOG,
+    )
     for name in WORKERS:
         hosts(name).check_output("systemctl stop celery-worker@w1")
     stopped = time.monotonic()
@@ -332,7 +358,22 @@ def test_with_the_workers_stopped_no_worker_online_fires_within_its_delay(hosts)
                 break
             time.sleep(3)
         assert any(a["labels"]["alertname"] == "CeleryNoWorkerOnline" for a in held), held
+        # And delivered to the operator's webhook (after the route's group_wait, 30 s), firing.
+        fired = time.monotonic()
+        deadline = fired + 90
+        delivered = []
+        while time.monotonic() < deadline and not delivered:
+            delivered = [
+                n
+                for n in webhook_notifications(hub)
+                if n["status"] == "firing"
+                and any(a["labels"]["alertname"] == "CeleryNoWorkerOnline" for a in n["alerts"])
+            ]
+            time.sleep(3)
+        print(f"report: CeleryNoWorkerOnline delivered to the webhook {time.monotonic() - fired:.0f} s after firing")
+        assert delivered, webhook_notifications(hub)
     finally:
+        hub.run("systemctl stop %s", WEBHOOK_UNIT)
         for name in WORKERS:
             hosts(name).check_output("systemctl start celery-worker@w1")
 
