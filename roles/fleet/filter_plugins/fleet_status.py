@@ -366,6 +366,17 @@ def fleet_status(facts, failed=(), now=None, disk_min_free_percent=10):
     return {"lines": report.lines, "problems": report.problems}
 
 
+def fleet_status_facts(hosts, hostvars):
+    """{host: {part: fleet_status_<part>}} of the named hosts, in their order, each part a host set, in the
+    order of PARTS; a host that set none (unreachable, or its status tasks failed) has {}."""
+    found = {}
+    for host in hosts:
+        # hostvars gives an undefined value, not a KeyError, for a host the inventory lacks.
+        host_vars = hostvars[host] if host in hostvars else {}
+        found[host] = {part: host_vars[f"fleet_status_{part}"] for part in PARTS if f"fleet_status_{part}" in host_vars}
+    return found
+
+
 class FilterModule:
     def filters(self):
-        return {"fleet_status": fleet_status}
+        return {"fleet_status": fleet_status, "fleet_status_facts": fleet_status_facts}
