@@ -2,7 +2,9 @@
 
 What each module decides from what mongod answers: which index call a TTL
 run makes (and none in check mode), how a refused login is told from an
-unreachable server, and the client options every module logs in with. The
+unreachable server, how the administrator logs in (its password, the previous
+one, the localhost exception, or a message naming the variable to fix), and
+the client options every module logs in with. The
 molecule/mongodb scenario runs them against a real mongod (where MongoDB's
 packages can be had: see ../shared/PLATFORM.md); here mongod's side is a
 stand-in that answers what pymongo would and records what it was asked.
@@ -153,14 +155,15 @@ def test_a_failing_index_call_fails_the_task_naming_the_index(monkeypatch, capsy
 
 def test_a_working_password_is_reported_authenticated_and_changes_nothing(monkeypatch, capsys):
     result, seen = run(login_check, Client(), LOGIN, monkeypatch, capsys)
-    assert (result["authenticated"], result["changed"]) == (True, False)
+    assert (result["login"], result["authenticated"], result["changed"]) == ("current", True, False)
     assert seen["authMechanism"] == "SCRAM-SHA-256"
 
 
 def test_a_refused_password_is_an_answer_not_a_failure(monkeypatch, capsys):
     client = Client(login_error=OperationFailure("Authentication failed.", code=18))
     result, _ = run(login_check, client, LOGIN, monkeypatch, capsys)
-    assert (result["authenticated"], result["changed"], result.get("failed", False)) == (False, False, False)
+    assert (result["login"], result["authenticated"], result["changed"]) == ("none", False, False)
+    assert not result.get("failed", False)
 
 
 @pytest.mark.parametrize(
@@ -230,3 +233,160 @@ def test_pruning_in_check_mode_or_with_nothing_stale_drops_nothing(monkeypatch, 
     result, _ = run(prune_users, client, {**PRUNE, "_ansible_check_mode": True}, monkeypatch, capsys)
     assert (result["deleted_users"], result["changed"]) == (["worker-gone"], True)
     assert client.calls == []
+
+
+# --- The administrator's login: the one decision users.yml acts on ----------
+
+
+class Mongod:
+    """A standalone mongod on loopback holding these users (name: password), as pymongo meets it.
+
+    A connection with a login may run connectionStatus when its password is right, and is refused
+    (AuthenticationFailed, 18) otherwise. One without a login is refused everything (Unauthorized, 13)
+    except, while no user exists (the localhost exception), replSetGetStatus, which then fails because
+    this mongod runs no replica set (NoReplicationEnabled, 76).
+    """
+
+    def __init__(self, users: dict[str, str], probe_answer: Exception | None = None):
+        self.users = users
+        self.probe_answer = probe_answer
+        self.connections: list[dict] = []
+        self.open = 0
+
+    def connect(self, **options):
+        self.connections.append(options)
+        self.open += 1
+        return MongodConnection(self, options)
+
+    def passwords_tried(self) -> list[str]:
+        return [options["password"] for options in self.connections if "username" in options]
+
+    def anonymous(self) -> list[dict]:
+        return [options for options in self.connections if "username" not in options]
+
+
+class MongodConnection:
+    def __init__(self, mongod: Mongod, options: dict):
+        self.mongod, self.options = mongod, options
+
+    def __getitem__(self, database):
+        return self
+
+    def command(self, name, *args, **kwargs):
+        user = self.options.get("username")
+        if user is None:
+            if name != "replSetGetStatus" or self.mongod.users:
+                raise OperationFailure(f"Command {name} requires authentication", code=13)
+            raise self.mongod.probe_answer or OperationFailure("not running with --replSet", code=76)
+        if self.mongod.users.get(user) != self.options["password"]:
+            raise OperationFailure("Authentication failed.", code=18)
+        return {"ok": 1.0}
+
+    def close(self):
+        self.mongod.open -= 1
+
+
+ADMIN = {
+    **LOGIN,
+    "login_password": "new-admin-password",
+    "previous_password": "old-admin-password",
+    "localhost_exception": True,
+    "tls_ca_file": "/etc/ca.pem",
+    "tls_allow_invalid_hostnames": True,
+}
+
+
+def check(mongod: Mongod, args: dict, monkeypatch, capsys) -> dict:
+    """The login check's result against `mongod`; every connection it opened is closed."""
+    monkeypatch.setattr(login_check, "MongoClient", mongod.connect)
+    with patch_module_args(args), pytest.raises(SystemExit):
+        login_check.main()
+    assert mongod.open == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("check_mode", [False, True], ids=["run", "check mode"])
+def test_the_current_password_wins_and_nothing_else_is_tried(check_mode, monkeypatch, capsys):
+    mongod = Mongod({"admin": "new-admin-password"})
+    result = check(mongod, {**ADMIN, "_ansible_check_mode": check_mode}, monkeypatch, capsys)
+    assert (result["login"], result["authenticated"], result["changed"]) == ("current", True, False)
+    assert mongod.passwords_tried() == ["new-admin-password"] and mongod.anonymous() == []
+
+
+def test_the_previous_password_counts_only_once_the_current_one_is_refused(monkeypatch, capsys):
+    mongod = Mongod({"admin": "old-admin-password"})
+    result = check(mongod, ADMIN, monkeypatch, capsys)
+    assert (result["login"], result["authenticated"], result["changed"]) == ("previous", False, False)
+    assert mongod.passwords_tried() == ["new-admin-password", "old-admin-password"]
+    assert mongod.anonymous() == []
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [None, OperationFailure("no replset config has been received", code=94)],
+    ids=["standalone", "replica set not initiated"],
+)
+def test_with_no_user_yet_the_localhost_exception_is_the_way(answer, monkeypatch, capsys):
+    mongod = Mongod({}, probe_answer=answer)
+    result = check(mongod, {**ADMIN, "_ansible_check_mode": True}, monkeypatch, capsys)
+    assert (result["login"], result["authenticated"], result["changed"]) == ("localhost_exception", False, False)
+    (probe,) = mongod.anonymous()
+    # Without any credential, over the same TLS connection to loopback.
+    assert not {"username", "password", "authSource"} & probe.keys()
+    assert (probe["host"], probe["tls"], probe["tlsCAFile"]) == ("127.0.0.1", True, "/etc/ca.pem")
+
+
+@pytest.mark.parametrize(
+    ("previous", "words"),
+    [
+        ("old-admin-password", ["neither mongodb_admin_password nor mongodb_admin_previous_password", "as admin"]),
+        ("", ["mongodb_admin_password does not log in as admin", "set the current one in mongodb_admin_previous"]),
+    ],
+    ids=["both refused", "no previous password"],
+)
+def test_with_users_and_no_login_the_message_names_the_variables(previous, words, monkeypatch, capsys):
+    mongod = Mongod({"admin": "someone-elses-password"})
+    result = check(mongod, {**ADMIN, "previous_password": previous}, monkeypatch, capsys)
+    assert result["failed"] and "login" not in result
+    for word in words:
+        assert word in result["msg"]
+    output = json.dumps(result)
+    for password in ("new-admin-password", "old-admin-password", "someone-elses-password"):
+        assert password not in output
+    # An empty previous password is no password to try.
+    assert "" not in mongod.passwords_tried()
+
+
+def test_without_the_localhost_exception_a_refused_user_is_just_not_logged_in(monkeypatch, capsys):
+    mongod = Mongod({})
+    result = check(mongod, {**LOGIN, "previous_password": "older"}, monkeypatch, capsys)
+    assert (result["login"], result["authenticated"]) == ("none", False)
+    assert not result.get("failed", False)
+    assert mongod.anonymous() == []
+
+
+def test_an_unexpected_answer_to_the_probe_fails_with_mongods_message(monkeypatch, capsys):
+    answer = OperationFailure("boom", code=8000, details={"errmsg": "something else"})
+    result = check(Mongod({}, probe_answer=answer), ADMIN, monkeypatch, capsys)
+    assert result["failed"] and result["msg"] == "mongod refused the check: something else"
+
+
+def test_the_decision_asks_mongod_no_more_than_needed():
+    asked = []
+
+    def logs_in(password):
+        asked.append(password)
+        return password == "works"
+
+    def has_no_user():
+        asked.append("probe")
+        return True
+
+    def decide(password, previous, exception=True):
+        asked.clear()
+        return login_check.which_login("admin", logs_in, password, previous, exception, has_no_user), list(asked)
+
+    assert decide("works", "old") == ("current", ["works"])
+    assert decide("new", "works") == ("previous", ["new", "works"])
+    assert decide("new", "") == ("localhost_exception", ["new", "probe"])
+    assert decide("new", "old", exception=False) == ("none", ["new", "old"])
