@@ -2,9 +2,9 @@
 
 What each module decides from what mongod answers: which index call a TTL
 run makes (and none in check mode), how a refused login is told from an
-unreachable server, how the administrator logs in (its password, the previous
-one, the localhost exception, or a message naming the variable to fix), and
-the client options every module logs in with. The
+unreachable server, which of the administrator's passwords logs in (its
+password, the previous one, or neither, with a message naming the variables
+to fix), and the client options every module logs in with. The
 molecule/mongodb scenario runs them against a real mongod (where MongoDB's
 packages can be had: see ../shared/PLATFORM.md); here mongod's side is a
 stand-in that answers what pymongo would and records what it was asked.
@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from ansible.module_utils.testing import patch_module_args
 from pymongo.errors import OperationFailure
 
@@ -242,14 +243,11 @@ class Mongod:
     """A standalone mongod on loopback holding these users (name: password), as pymongo meets it.
 
     A connection with a login may run connectionStatus when its password is right, and is refused
-    (AuthenticationFailed, 18) otherwise. One without a login is refused everything (Unauthorized, 13)
-    except, while no user exists (the localhost exception), replSetGetStatus, which then fails because
-    this mongod runs no replica set (NoReplicationEnabled, 76).
+    (AuthenticationFailed, 18) otherwise. One without a login is refused everything (Unauthorized, 13).
     """
 
-    def __init__(self, users: dict[str, str], probe_answer: Exception | None = None):
+    def __init__(self, users: dict[str, str]):
         self.users = users
-        self.probe_answer = probe_answer
         self.connections: list[dict] = []
         self.open = 0
 
@@ -275,9 +273,7 @@ class MongodConnection:
     def command(self, name, *args, **kwargs):
         user = self.options.get("username")
         if user is None:
-            if name != "replSetGetStatus" or self.mongod.users:
-                raise OperationFailure(f"Command {name} requires authentication", code=13)
-            raise self.mongod.probe_answer or OperationFailure("not running with --replSet", code=76)
+            raise OperationFailure(f"Command {name} requires authentication", code=13)
         if self.mongod.users.get(user) != self.options["password"]:
             raise OperationFailure("Authentication failed.", code=18)
         return {"ok": 1.0}
@@ -290,18 +286,18 @@ ADMIN = {
     **LOGIN,
     "login_password": "new-admin-password",
     "previous_password": "old-admin-password",
-    "localhost_exception": True,
     "tls_ca_file": "/etc/ca.pem",
     "tls_allow_invalid_hostnames": True,
 }
+PASSWORDS = ("new-admin-password", "old-admin-password", "someone-elses-password")
 
 
 def check(mongod: Mongod, args: dict, monkeypatch, capsys) -> dict:
-    """The login check's result against `mongod`; every connection it opened is closed."""
+    """The login check's result against `mongod`; every connection it opened is closed, none without a login."""
     monkeypatch.setattr(login_check, "MongoClient", mongod.connect)
     with patch_module_args(args), pytest.raises(SystemExit):
         login_check.main()
-    assert mongod.open == 0
+    assert mongod.open == 0 and mongod.anonymous() == []
     return json.loads(capsys.readouterr().out)
 
 
@@ -310,7 +306,7 @@ def test_the_current_password_wins_and_nothing_else_is_tried(check_mode, monkeyp
     mongod = Mongod({"admin": "new-admin-password"})
     result = check(mongod, {**ADMIN, "_ansible_check_mode": check_mode}, monkeypatch, capsys)
     assert (result["login"], result["authenticated"], result["changed"]) == ("current", True, False)
-    assert mongod.passwords_tried() == ["new-admin-password"] and mongod.anonymous() == []
+    assert mongod.passwords_tried() == ["new-admin-password"] and "refused" not in result
 
 
 def test_the_previous_password_counts_only_once_the_current_one_is_refused(monkeypatch, capsys):
@@ -318,57 +314,59 @@ def test_the_previous_password_counts_only_once_the_current_one_is_refused(monke
     result = check(mongod, ADMIN, monkeypatch, capsys)
     assert (result["login"], result["authenticated"], result["changed"]) == ("previous", False, False)
     assert mongod.passwords_tried() == ["new-admin-password", "old-admin-password"]
-    assert mongod.anonymous() == []
+    assert "refused" not in result
 
 
 @pytest.mark.parametrize(
-    "answer",
-    [None, OperationFailure("no replset config has been received", code=94)],
-    ids=["standalone", "replica set not initiated"],
-)
-def test_with_no_user_yet_the_localhost_exception_is_the_way(answer, monkeypatch, capsys):
-    mongod = Mongod({}, probe_answer=answer)
-    result = check(mongod, {**ADMIN, "_ansible_check_mode": True}, monkeypatch, capsys)
-    assert (result["login"], result["authenticated"], result["changed"]) == ("localhost_exception", False, False)
-    (probe,) = mongod.anonymous()
-    # Without any credential, over the same TLS connection to loopback.
-    assert not {"username", "password", "authSource"} & probe.keys()
-    assert (probe["host"], probe["tls"], probe["tlsCAFile"]) == ("127.0.0.1", True, "/etc/ca.pem")
-
-
-@pytest.mark.parametrize(
-    ("previous", "words"),
+    ("users", "previous", "tried", "words"),
     [
-        ("old-admin-password", ["neither mongodb_admin_password nor mongodb_admin_previous_password", "as admin"]),
-        ("", ["mongodb_admin_password does not log in as admin", "set the current one in mongodb_admin_previous"]),
+        (
+            {"admin": "someone-elses-password"},
+            "old-admin-password",
+            ["new-admin-password", "old-admin-password"],
+            ["neither mongodb_admin_password nor mongodb_admin_previous_password", "as admin"],
+        ),
+        (
+            {"admin": "someone-elses-password"},
+            "",
+            ["new-admin-password"],
+            ["mongodb_admin_password does not log in as admin", "set the current one in mongodb_admin_previous"],
+        ),
+        # No user yet: the same answer; users.yml then creates the administrator without a login.
+        ({}, "", ["new-admin-password"], ["mongodb_admin_password does not log in as admin"]),
     ],
-    ids=["both refused", "no previous password"],
+    ids=["both refused", "no previous password", "no user yet"],
 )
-def test_with_users_and_no_login_the_message_names_the_variables(previous, words, monkeypatch, capsys):
-    mongod = Mongod({"admin": "someone-elses-password"})
+def test_when_no_password_logs_in_the_answer_is_none_with_a_message_naming_the_variables(
+    users, previous, tried, words, monkeypatch, capsys
+):
+    mongod = Mongod(users)
     result = check(mongod, {**ADMIN, "previous_password": previous}, monkeypatch, capsys)
-    assert result["failed"] and "login" not in result
-    for word in words:
-        assert word in result["msg"]
-    output = json.dumps(result)
-    for password in ("new-admin-password", "old-admin-password", "someone-elses-password"):
-        assert password not in output
-    # An empty previous password is no password to try.
-    assert "" not in mongod.passwords_tried()
-
-
-def test_without_the_localhost_exception_a_refused_user_is_just_not_logged_in(monkeypatch, capsys):
-    mongod = Mongod({})
-    result = check(mongod, {**LOGIN, "previous_password": "older"}, monkeypatch, capsys)
-    assert (result["login"], result["authenticated"]) == ("none", False)
+    assert (result["login"], result["authenticated"], result["changed"]) == ("none", False, False)
     assert not result.get("failed", False)
-    assert mongod.anonymous() == []
+    for word in words:
+        assert word in result["refused"]
+    # An empty previous password is no password to try.
+    assert mongod.passwords_tried() == tried
+    output = json.dumps(result)
+    for password in PASSWORDS:
+        assert password not in output
 
 
-def test_an_unexpected_answer_to_the_probe_fails_with_mongods_message(monkeypatch, capsys):
-    answer = OperationFailure("boom", code=8000, details={"errmsg": "something else"})
-    result = check(Mongod({}, probe_answer=answer), ADMIN, monkeypatch, capsys)
-    assert result["failed"] and result["msg"] == "mongod refused the check: something else"
+def test_the_check_never_asks_whether_mongod_has_users(monkeypatch, capsys):
+    result = check(Mongod({}), {**ADMIN, "localhost_exception": True}, monkeypatch, capsys)
+    assert result["failed"] and "localhost_exception" in result["msg"]
+    assert not hasattr(login_check, "has_no_user")
+
+
+def test_the_documentation_names_every_option_and_every_answer(monkeypatch, capsys):
+    documentation = yaml.safe_load(login_check.DOCUMENTATION)
+    assert set(documentation["options"]) == {*shared.LOGIN_ARGUMENT_SPEC, "previous_password"}
+    answers = set()
+    for users in ({"admin": "new-admin-password"}, {}):
+        result = check(Mongod(users), ADMIN, monkeypatch, capsys)
+        answers |= result.keys() - {"changed", "invocation"}
+    assert answers == set(yaml.safe_load(login_check.RETURN))
 
 
 def test_the_decision_asks_mongod_no_more_than_needed():
@@ -378,15 +376,12 @@ def test_the_decision_asks_mongod_no_more_than_needed():
         asked.append(password)
         return password == "works"
 
-    def has_no_user():
-        asked.append("probe")
-        return True
-
-    def decide(password, previous, exception=True):
+    def decide(password, previous):
         asked.clear()
-        return login_check.which_login("admin", logs_in, password, previous, exception, has_no_user), list(asked)
+        return login_check.which_login(logs_in, password, previous), list(asked)
 
     assert decide("works", "old") == ("current", ["works"])
+    assert decide("works", "works") == ("current", ["works"])
     assert decide("new", "works") == ("previous", ["new", "works"])
-    assert decide("new", "") == ("localhost_exception", ["new", "probe"])
-    assert decide("new", "old", exception=False) == ("none", ["new", "old"])
+    assert decide("new", "old") == ("none", ["new", "old"])
+    assert decide("new", "") == ("none", ["new"])

@@ -8,8 +8,9 @@ same name whose modules record the arguments they get (module_defaults
 merged in) and keep users in a file, and the role's own login check runs
 unchanged over a pymongo stand-in that answers from that file. What is
 proven: which tasks act in each case (first run, second run, a password
-being rotated, a wrong password), that a second run changes nothing, what
-each module is given, and that no password reaches the output. What a real
+being rotated, a wrong password, refused like mongod refuses a login-less
+createUser once it has users), that a second run changes nothing, what each
+module is given, and that no password reaches the output. What a real
 mongod answers is the unit tests' and molecule/mongodb's part.
 """
 
@@ -88,11 +89,12 @@ class MongoClient:
         return self
 
     def command(self, name, *args, **kwargs):
-        users, user = _state()["users"], self.options.get("username")
+        state = _state()
+        if state.get("down"):
+            raise ConnectionRefusedError("mongod is down")
+        users, user = state["users"], self.options.get("username")
         if user is None:
-            if name != "replSetGetStatus" or users:
-                raise OperationFailure(f"Command {name} requires authentication", code=13)
-            raise OperationFailure("not running with --replSet", code=76)
+            raise OperationFailure(f"Command {name} requires authentication", code=13)
         entry = users.get(f"{self.options['authSource']}.{user}")
         if entry is None or entry["password"] != self.options["password"]:
             raise OperationFailure("Authentication failed.", code=18)
@@ -103,8 +105,11 @@ class MongoClient:
 """
 
 # community.mongodb's modules as users.yml uses them: a login that must work
-# (or, without one, no user yet), and update_password as the real module has
-# it (always: set, reported changed; on_create: roles compared only).
+# (or, without one, no user yet: mongod's localhost exception, which creates
+# the first user only; once users exist it refuses, its message holding the
+# command, password included), and update_password as the real module has it
+# (always: set, reported changed; on_create: roles compared only).
+# users.yml tells the localhost exception's refusal by the missing `user`.
 STUB_MODULE = """#!/usr/bin/python
 # WANT_JSON
 import json, os, sys
@@ -129,20 +134,22 @@ if args.get("login_user"):
     if entry is None or entry["password"] != args.get("login_password"):
         done(failed=True, msg="Unable to connect to database: Authentication failed.")
 elif users or KIND != "user":
-    done(failed=True, msg="Unable to add or update user: not authorized on admin to execute command")
+    command = {{"createUser": args.get("name"), "pwd": args.get("password"), "roles": args.get("roles")}}
+    done(failed=True, msg=f"Unable to add or update user: not authorized on admin to execute command {{command}}")
 key = f"{{args['database']}}.{{args['name']}}"
 if KIND == "role":
     wanted = {{"privileges": args["privileges"], "roles": args["roles"]}}
     changed = state["roles"].get(key) != wanted
     state["roles"][key] = wanted
     done(changed=changed)
+# Like the real module, a success returns the user's name (RETURN: user), a failure does not.
 current = users.get(key)
 if args.get("update_password") == "on_create" and current:
     changed = current["roles"] != args["roles"]
     current["roles"] = args["roles"]
-    done(changed=changed)
+    done(changed=changed, user=args["name"])
 users[key] = {{"password": args["password"], "roles": args["roles"]}}
-done(changed=True)
+done(changed=True, user=args["name"])
 """
 
 
@@ -196,6 +203,11 @@ def converge(hub: Path, admin: str, previous: str = ""):
     return result, state(hub)["calls"][before:]
 
 
+def set_down(hub: Path, down: bool):
+    """Whether the login check's pymongo stand-in cannot reach mongod."""
+    (hub / "mongod.json").write_text(json.dumps({**state(hub), "down": down}))
+
+
 def users_of(hub: Path) -> dict:
     return {key: user["password"] for key, user in state(hub)["users"].items()}
 
@@ -212,8 +224,12 @@ def real_options(module: str) -> set[str]:
 class Run:
     """One run of users.yml: its output, exit code and the module calls it made; the users after it."""
 
-    def __init__(self, hub: Path, admin: str, previous: str = ""):
-        self.result, self.calls = converge(hub, admin, previous)
+    def __init__(self, hub: Path, admin: str, previous: str = "", down: bool = False):
+        set_down(hub, down)
+        try:
+            self.result, self.calls = converge(hub, admin, previous)
+        finally:
+            set_down(hub, False)
         self.users = users_of(hub)
         self.roles = state(hub)["roles"]
         self.passwords = {admin, previous, *self.users.values()} - {""}
@@ -237,6 +253,7 @@ def life(tmp_path_factory) -> dict[str, Run]:
         "wrong password": Run(hub, "canary-admin-wrong"),
         "rotation": Run(hub, "canary-admin-new", previous="canary-admin-old"),
         "after the rotation": Run(hub, "canary-admin-new", previous="canary-admin-old"),
+        "mongod down": Run(hub, "canary-admin-new", down=True),
     }
 
 
@@ -296,12 +313,25 @@ def test_a_second_run_changes_nothing(life):
     assert second.users == life["first"].users
 
 
-def test_a_wrong_password_stops_before_any_change_naming_the_variable(life):
+def test_a_wrong_password_is_refused_at_the_one_creation_attempt_and_stops_naming_the_variable(life):
     wrong = life["wrong password"]
     assert not wrong.ok()
+    # One attempt, without a login, which mongod refuses: it has users.
+    (create,) = wrong.calls
+    assert create["module"] == "user" and "login_user" not in create["args"]
+    assert (create["args"]["name"], create["args"]["password"]) == ("admin", "canary-admin-wrong")
     assert "mongodb_admin_password does not log in as admin" in wrong.result.stdout
     assert "set the current one in mongodb_admin_previous_password" in wrong.result.stdout
-    assert wrong.calls == [] and wrong.users == life["second"].users
+    # mongod's refusal (it holds the password) is not what the run shows.
+    assert "not authorized on admin" not in wrong.result.stdout
+    assert wrong.users == life["second"].users and wrong.roles == life["second"].roles
+
+
+def test_a_failed_login_check_stops_the_run_with_its_message_before_any_change(life):
+    down = life["mongod down"]
+    assert not down.ok()
+    assert "Cannot reach mongod on 127.0.0.1:27017: ConnectionRefusedError" in down.result.stdout
+    assert down.calls == [] and down.users == life["after the rotation"].users
 
 
 def test_a_rotation_logs_in_with_the_previous_password_once_then_with_the_new_one(life):

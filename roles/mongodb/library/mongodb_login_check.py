@@ -1,5 +1,5 @@
 #!/usr/bin/python
-"""Tell which password logs a MongoDB user in, and for the administrator how else (nothing changed)."""
+"""Tell which password logs a MongoDB user in: the current one, the previous one, or neither (nothing changed)."""
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.celery_fleet_mongodb import LOGIN_ARGUMENT_SPEC, client_options
@@ -14,16 +14,17 @@ except ImportError:  # pragma: no cover
 
 DOCUMENTATION = r"""
 module: mongodb_login_check
-short_description: Find which password logs a user in to mongod, or whether its first user is still to be made
+short_description: Find which password, if any, logs a user in to mongod
 description:
   - Connects with SCRAM-SHA-256 and runs C(connectionStatus) with I(login_password), then, only when mongod
     refuses it, with I(previous_password). Changes nothing, so it runs in check mode too. Any other error
     (mongod down, TLS refused) fails the task; no password is ever part of a message.
-  - With I(localhost_exception) (the administrator), when neither password logs in, it asks mongod without a
-    login whether it still has no user at all (the localhost exception, which lets a loopback connection
-    create the first one). If it has users, the task fails, naming mongodb_admin_password and
-    mongodb_admin_previous_password, the mongodb role's variables that hold those two passwords.
-  - The mongodb role acts on C(login) alone; this module is the one place that decides it.
+  - When neither password logs in (C(login=none)) it also returns C(refused), a message for the caller to show
+    if it then fails to create the user without a login. The mongodb role does that for the administrator;
+    mongod lets a loopback connection create its first user only while it has none (the localhost exception),
+    so a refusal means users exist and the password is wrong. The message names mongodb_admin_password and
+    mongodb_admin_previous_password, the mongodb role's variables that hold the administrator's two passwords.
+  - The mongodb role acts on C(login); this module is the one place that tries the passwords.
   - community.mongodb's user module sets a password always or only on creation (C(update_password)) and
     cannot tell whether the current one still works; its info module needs a login that already works.
 options:
@@ -39,37 +40,29 @@ options:
     default: ""
     no_log: true
     description: Tried when I(login_password) is refused (a password being changed); empty for none.
-  localhost_exception:
-    type: bool
-    default: false
-    description:
-      - When neither password logs in, tell whether mongod has no user yet (C(login=localhost_exception)), and
-        fail if it has some. Only for the first user, the administrator; needs I(login_host) on loopback.
 requirements: [pymongo >= 4]
 """
 
 RETURN = r"""
 login:
   description:
-    - C(current) (I(login_password) logs in), C(previous) (only I(previous_password) does), C(localhost_exception)
-      (neither, and mongod has no user yet: a loopback connection may create the first one) or C(none) (neither,
-      without I(localhost_exception)).
+    - C(current) (I(login_password) logs in), C(previous) (only I(previous_password) does) or C(none) (neither).
   returned: success
   type: str
 authenticated: {description: Whether I(login_password) logs in (C(login=current))., returned: success, type: bool}
+refused:
+  description:
+    - Why no login works, for the caller to show once mongod also refuses to create the user without a login
+      (it then has users). Names the mongodb role's administrator variables (mongodb_admin_password, and
+      mongodb_admin_previous_password); never holds a password.
+  returned: when C(login=none)
+  type: str
 """
 
-CURRENT, PREVIOUS, LOCALHOST_EXCEPTION, NONE = "current", "previous", "localhost_exception", "none"
+CURRENT, PREVIOUS, NONE = "current", "previous", "none"
 
-# mongod's error codes (src/mongo/base/error_codes.yml).
-UNAUTHORIZED = 13
+# mongod's error code (src/mongo/base/error_codes.yml).
 AUTHENTICATION_FAILED = 18
-NO_REPLICATION_ENABLED = 76
-NOT_YET_INITIALIZED = 94
-
-
-class Refused(Exception):
-    """No login works and mongod already has users: what the operator must change."""
 
 
 def refused_message(user: str, previous_tried: bool) -> str:
@@ -85,23 +78,17 @@ def refused_message(user: str, previous_tried: bool) -> str:
     )
 
 
-def which_login(user, logs_in, password, previous_password, localhost_exception, has_no_user):
+def which_login(logs_in, password, previous_password):
     """The login that works, trying no more than needed.
 
-    `logs_in(password)` and `has_no_user()` ask mongod. The current password
-    wins; the previous one counts only when the current one is refused; the
-    localhost exception only when both are, and then only while mongod has no
-    user. Raises Refused when it has users and no password logs in.
+    `logs_in(password)` asks mongod. The current password wins; the previous
+    one counts only when the current one is refused (and is not empty).
     """
     if logs_in(password):
         return CURRENT
     if previous_password and logs_in(previous_password):
         return PREVIOUS
-    if not localhost_exception:
-        return NONE
-    if has_no_user():
-        return LOCALHOST_EXCEPTION
-    raise Refused(refused_message(user, previous_tried=bool(previous_password)))
+    return NONE
 
 
 def logs_in(params, password) -> bool:
@@ -118,63 +105,27 @@ def logs_in(params, password) -> bool:
     return True
 
 
-def has_no_user(params) -> bool:
-    """Whether mongod lets a loopback connection without a login use the localhost exception.
-
-    That exception lasts until the first user or role exists. Besides creating
-    that user it grants replSetGetStatus and replSetConfigure (so that a
-    replica set can be initiated first: AuthorizationSession's default
-    privileges, https://www.mongodb.com/docs/v8.0/core/localhost-exception/).
-    Asked without a login, a standalone mongod with no user answers that it
-    runs no replica set; once a user exists it refuses (Unauthorized).
-    """
-    options = client_options(params)
-    for credential in ("username", "password", "authSource"):
-        options.pop(credential)
-    client = MongoClient(**options)
-    try:
-        client["admin"].command("replSetGetStatus")
-    except OperationFailure as exc:
-        if exc.code == UNAUTHORIZED:
-            return False
-        if exc.code in (NO_REPLICATION_ENABLED, NOT_YET_INITIALIZED):
-            return True
-        raise
-    finally:
-        client.close()
-    return True
-
-
 def main():
     module = AnsibleModule(
-        argument_spec={
-            **LOGIN_ARGUMENT_SPEC,
-            "previous_password": {"type": "str", "default": "", "no_log": True},
-            "localhost_exception": {"type": "bool", "default": False},
-        },
+        argument_spec={**LOGIN_ARGUMENT_SPEC, "previous_password": {"type": "str", "default": "", "no_log": True}},
         supports_check_mode=True,
     )
     if not HAS_PYMONGO:
         module.fail_json(msg=missing_required_lib("pymongo"))
     params = module.params
+    previous_password = params["previous_password"] or ""
     try:
-        login = which_login(
-            params["login_user"],
-            lambda password: logs_in(params, password),
-            params["login_password"],
-            params["previous_password"] or "",
-            params["localhost_exception"],
-            lambda: has_no_user(params),
-        )
-    except Refused as exc:
-        module.fail_json(msg=str(exc))
+        login = which_login(lambda password: logs_in(params, password), params["login_password"], previous_password)
     except OperationFailure as exc:
         module.fail_json(msg=f"mongod refused the check: {(exc.details or {}).get('errmsg', exc.code)}")
     except Exception as exc:
         module.fail_json(
             msg=f"Cannot reach mongod on {params['login_host']}:{params['login_port']}: {type(exc).__name__}"
         )
-    module.exit_json(changed=False, login=login, authenticated=login == CURRENT)
+    result = {"changed": False, "login": login, "authenticated": login == CURRENT}
+    if login == NONE:
+        result["refused"] = refused_message(params["login_user"], previous_tried=bool(previous_password))
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":
