@@ -2,7 +2,9 @@
 
 What each module decides from what mongod answers: which index call a TTL
 run makes (and none in check mode), how a refused login is told from an
-unreachable server, and the client options every module logs in with. The
+unreachable server, which of the administrator's passwords logs in (its
+password, the previous one, or neither, with a message naming the variables
+to fix), and the client options every module logs in with. The
 molecule/mongodb scenario runs them against a real mongod (where MongoDB's
 packages can be had: see ../shared/PLATFORM.md); here mongod's side is a
 stand-in that answers what pymongo would and records what it was asked.
@@ -14,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from ansible.module_utils.testing import patch_module_args
 from pymongo.errors import OperationFailure
 
@@ -153,14 +156,15 @@ def test_a_failing_index_call_fails_the_task_naming_the_index(monkeypatch, capsy
 
 def test_a_working_password_is_reported_authenticated_and_changes_nothing(monkeypatch, capsys):
     result, seen = run(login_check, Client(), LOGIN, monkeypatch, capsys)
-    assert (result["authenticated"], result["changed"]) == (True, False)
+    assert (result["login"], result["authenticated"], result["changed"]) == ("current", True, False)
     assert seen["authMechanism"] == "SCRAM-SHA-256"
 
 
 def test_a_refused_password_is_an_answer_not_a_failure(monkeypatch, capsys):
     client = Client(login_error=OperationFailure("Authentication failed.", code=18))
     result, _ = run(login_check, client, LOGIN, monkeypatch, capsys)
-    assert (result["authenticated"], result["changed"], result.get("failed", False)) == (False, False, False)
+    assert (result["login"], result["authenticated"], result["changed"]) == ("none", False, False)
+    assert not result.get("failed", False)
 
 
 @pytest.mark.parametrize(
@@ -230,3 +234,154 @@ def test_pruning_in_check_mode_or_with_nothing_stale_drops_nothing(monkeypatch, 
     result, _ = run(prune_users, client, {**PRUNE, "_ansible_check_mode": True}, monkeypatch, capsys)
     assert (result["deleted_users"], result["changed"]) == (["worker-gone"], True)
     assert client.calls == []
+
+
+# --- The administrator's login: the one decision users.yml acts on ----------
+
+
+class Mongod:
+    """A standalone mongod on loopback holding these users (name: password), as pymongo meets it.
+
+    A connection with a login may run connectionStatus when its password is right, and is refused
+    (AuthenticationFailed, 18) otherwise. One without a login is refused everything (Unauthorized, 13).
+    """
+
+    def __init__(self, users: dict[str, str]):
+        self.users = users
+        self.connections: list[dict] = []
+        self.open = 0
+
+    def connect(self, **options):
+        self.connections.append(options)
+        self.open += 1
+        return MongodConnection(self, options)
+
+    def passwords_tried(self) -> list[str]:
+        return [options["password"] for options in self.connections if "username" in options]
+
+    def anonymous(self) -> list[dict]:
+        return [options for options in self.connections if "username" not in options]
+
+
+class MongodConnection:
+    def __init__(self, mongod: Mongod, options: dict):
+        self.mongod, self.options = mongod, options
+
+    def __getitem__(self, database):
+        return self
+
+    def command(self, name, *args, **kwargs):
+        user = self.options.get("username")
+        if user is None:
+            raise OperationFailure(f"Command {name} requires authentication", code=13)
+        if self.mongod.users.get(user) != self.options["password"]:
+            raise OperationFailure("Authentication failed.", code=18)
+        return {"ok": 1.0}
+
+    def close(self):
+        self.mongod.open -= 1
+
+
+ADMIN = {
+    **LOGIN,
+    "login_password": "new-admin-password",
+    "previous_password": "old-admin-password",
+    "tls_ca_file": "/etc/ca.pem",
+    "tls_allow_invalid_hostnames": True,
+}
+PASSWORDS = ("new-admin-password", "old-admin-password", "someone-elses-password")
+
+
+def check(mongod: Mongod, args: dict, monkeypatch, capsys) -> dict:
+    """The login check's result against `mongod`; every connection it opened is closed, none without a login."""
+    monkeypatch.setattr(login_check, "MongoClient", mongod.connect)
+    with patch_module_args(args), pytest.raises(SystemExit):
+        login_check.main()
+    assert mongod.open == 0 and mongod.anonymous() == []
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("check_mode", [False, True], ids=["run", "check mode"])
+def test_the_current_password_wins_and_nothing_else_is_tried(check_mode, monkeypatch, capsys):
+    mongod = Mongod({"admin": "new-admin-password"})
+    result = check(mongod, {**ADMIN, "_ansible_check_mode": check_mode}, monkeypatch, capsys)
+    assert (result["login"], result["authenticated"], result["changed"]) == ("current", True, False)
+    assert mongod.passwords_tried() == ["new-admin-password"] and "refused" not in result
+
+
+def test_the_previous_password_counts_only_once_the_current_one_is_refused(monkeypatch, capsys):
+    mongod = Mongod({"admin": "old-admin-password"})
+    result = check(mongod, ADMIN, monkeypatch, capsys)
+    assert (result["login"], result["authenticated"], result["changed"]) == ("previous", False, False)
+    assert mongod.passwords_tried() == ["new-admin-password", "old-admin-password"]
+    assert "refused" not in result
+
+
+@pytest.mark.parametrize(
+    ("users", "previous", "tried", "words"),
+    [
+        (
+            {"admin": "someone-elses-password"},
+            "old-admin-password",
+            ["new-admin-password", "old-admin-password"],
+            ["neither mongodb_admin_password nor mongodb_admin_previous_password", "as admin"],
+        ),
+        (
+            {"admin": "someone-elses-password"},
+            "",
+            ["new-admin-password"],
+            ["mongodb_admin_password does not log in as admin", "set the current one in mongodb_admin_previous"],
+        ),
+        # No user yet: the same answer; users.yml then creates the administrator without a login.
+        ({}, "", ["new-admin-password"], ["mongodb_admin_password does not log in as admin"]),
+    ],
+    ids=["both refused", "no previous password", "no user yet"],
+)
+def test_when_no_password_logs_in_the_answer_is_none_with_a_message_naming_the_variables(
+    users, previous, tried, words, monkeypatch, capsys
+):
+    mongod = Mongod(users)
+    result = check(mongod, {**ADMIN, "previous_password": previous}, monkeypatch, capsys)
+    assert (result["login"], result["authenticated"], result["changed"]) == ("none", False, False)
+    assert not result.get("failed", False)
+    for word in words:
+        assert word in result["refused"]
+    # An empty previous password is no password to try.
+    assert mongod.passwords_tried() == tried
+    output = json.dumps(result)
+    for password in PASSWORDS:
+        assert password not in output
+
+
+def test_the_check_never_asks_whether_mongod_has_users(monkeypatch, capsys):
+    result = check(Mongod({}), {**ADMIN, "localhost_exception": True}, monkeypatch, capsys)
+    assert result["failed"] and "localhost_exception" in result["msg"]
+    assert not hasattr(login_check, "has_no_user")
+
+
+def test_the_documentation_names_every_option_and_every_answer(monkeypatch, capsys):
+    documentation = yaml.safe_load(login_check.DOCUMENTATION)
+    assert set(documentation["options"]) == {*shared.LOGIN_ARGUMENT_SPEC, "previous_password"}
+    answers = set()
+    for users in ({"admin": "new-admin-password"}, {}):
+        result = check(Mongod(users), ADMIN, monkeypatch, capsys)
+        answers |= result.keys() - {"changed", "invocation"}
+    assert answers == set(yaml.safe_load(login_check.RETURN))
+
+
+def test_the_decision_asks_mongod_no_more_than_needed():
+    asked = []
+
+    def logs_in(password):
+        asked.append(password)
+        return password == "works"
+
+    def decide(password, previous):
+        asked.clear()
+        return login_check.which_login(logs_in, password, previous), list(asked)
+
+    assert decide("works", "old") == ("current", ["works"])
+    assert decide("works", "works") == ("current", ["works"])
+    assert decide("new", "works") == ("previous", ["new", "works"])
+    assert decide("new", "old") == ("none", ["new", "old"])
+    assert decide("new", "") == ("none", ["new"])
