@@ -160,6 +160,5 @@ class FilterModule:
             "fleet_target_workers_problem": fleet_target_workers_problem,
             "fleet_backup_problem": fleet_backup_problem,
             "fleet_restore_problem": fleet_restore_problem,
-            "fleet_pattern_parts": fleet_pattern_parts,
             "fleet_uninstall_problem": fleet_uninstall_problem,
         }
