@@ -17,7 +17,7 @@ from pathlib import Path
 
 from baseline import BASELINE
 from common import LOGS, RESULTS, WORK, log, run
-from fleet import converge, remove_fleet, slowest_tasks, start_fleet
+from fleet import converge, remove_fleet, slowest_tasks, start_fleet, use_mitogen
 from report import machine, plot, table
 from workloads import workloads
 
@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="2,4,8", help="worker counts to converge (the first runs the workloads)")
     parser.add_argument("--tasks", type=int, default=10000, help="add tasks and map-reduce texts")
     parser.add_argument("--calls", type=int, default=500, help="latency round trips")
+    parser.add_argument("--submit-tasks", type=int, default=100000, help="the large batch (0: not measured)")
     parser.add_argument("--profile-tasks", type=int, default=5000, help="add tasks of the profiled run")
     parser.add_argument("--baseline-concurrency", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--no-tuning", dest="tuning", action="store_false")
@@ -35,6 +36,7 @@ def main() -> None:
     parser.add_argument("--budget-min", type=float, default=30.0, help="skip further fleet sizes past this")
     parser.add_argument("--keep", action="store_true", help="leave the fleet containers running (debugging)")
     parser.add_argument("--reuse", action="store_true", help="workloads on a fleet left by --keep, no converge")
+    parser.add_argument("--mitogen", action="store_true", help="converge with Mitogen's strategy (a variant)")
     parser.add_argument("--label", default="", help="results file name: <date>-<label> (keeps earlier runs)")
     parser.add_argument("--report", default="", help="only print the table and plot of a results JSON")
     args = parser.parse_args()
@@ -51,6 +53,8 @@ def main() -> None:
         plot(out, Path(args.report).with_suffix(".png"))
         return
 
+    if args.mitogen:
+        use_mitogen()
     LOGS.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()

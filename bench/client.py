@@ -6,7 +6,7 @@ inside the single-host baseline container), with ``proj`` and a
 
     python client.py ping --nodes 2
     python client.py throughput --n 10000 [--clients 4] [--no-confirm] [--compression gzip] [--chunk 100]
-                                        [--profile FILE]
+                                        [--pipelined] [--profile FILE]
     python client.py wordcount --n 10000
     python client.py latency --n 500
     python client.py recovery --n 4 --seconds 10 --kill-after 3 --kill "docker kill X"
@@ -57,48 +57,64 @@ def _client_settings(confirm: bool, compression: str) -> None:
         app.conf.task_compression = compression
 
 
-def _send_and_collect(first: int, count: int, confirm: bool = True, compression: str = "", chunk: int = 1) -> tuple:
+def _send_and_collect(
+    first: int, count: int, confirm: bool = True, compression: str = "", chunk: int = 1, pipelined: bool = False
+) -> tuple:
     """Send add(i, i) for i in [first, first + count), collect and check.
 
     chunk > 1 sends Celery chunks: one message (and one task) per `chunk`
-    adds. Returns the client's CPU seconds and the wall-clock start and end.
+    adds. pipelined: through celery_fleet_submit (the controller role's module
+    beside the settings): confirms read as they come instead of one round trip
+    each. Returns the client's CPU seconds, the wall-clock start, the time
+    the last message was sent (and, with confirms, confirmed) and the end.
     """
     _client_settings(confirm, compression)
     cpu = time.process_time()
     start = time.time()
-    if chunk > 1:
-        pairs = [(i, i) for i in range(first, first + count)]
-        values = [v for part in add.chunks(pairs, chunk).apply_async().get(timeout=900) for v in part]
+    pairs = ((i, i) for i in range(first, first + count))
+    signatures = add.chunks(list(pairs), chunk).group().tasks if chunk > 1 else [add.s(*pair) for pair in pairs]
+    if pipelined:
+        from celery_fleet_submit import submit
+
+        results = submit(signatures)
     else:
-        results = [add.apply_async((i, i)) for i in range(first, first + count)]
-        values = ResultSet(results).get(timeout=900)
+        results = [signature.apply_async() for signature in signatures]
+    submitted = time.time()
+    values = ResultSet(results).get(timeout=1800)
+    if chunk > 1:
+        values = [v for part in values for v in part]
     if values != [2 * i for i in range(first, first + count)]:
         raise SystemExit("throughput: wrong or missing results")
-    return time.process_time() - cpu, start, time.time()
+    return time.process_time() - cpu, start, submitted, time.time()
 
 
-def _throughput(n: int, clients: int = 1, confirm: bool = True, compression: str = "", chunk: int = 1) -> dict:
+def _throughput(
+    n: int, clients: int = 1, confirm: bool = True, compression: str = "", chunk: int = 1, pipelined: bool = False
+) -> dict:
     """Send n add tasks from `clients` processes, then collect every result.
 
     The time runs from the first send to the last result, without the
-    processes' start.
+    processes' start; submit_s to the last message sent (confirmed).
     """
     if clients == 1:
-        parts = [_send_and_collect(0, n, confirm, compression, chunk)]
+        parts = [_send_and_collect(0, n, confirm, compression, chunk, pipelined)]
     else:
         # spawn: each process opens its own broker connection and reply queue.
         share = -(-n // clients)
-        args = [(k * share, min(share, n - k * share), confirm, compression, chunk) for k in range(clients)]
+        args = [(k * share, min(share, n - k * share), confirm, compression, chunk, pipelined) for k in range(clients)]
         with multiprocessing.get_context("spawn").Pool(clients) as pool:
             parts = pool.starmap(_send_and_collect, args)
     cpu = sum(p[0] for p in parts)
-    start, done = min(p[1] for p in parts), max(p[2] for p in parts)
+    start, submitted, done = min(p[1] for p in parts), max(p[2] for p in parts), max(p[3] for p in parts)
     return {
         "tasks": n,
         "clients": clients,
         "confirm_publish": confirm,
         "compression": compression or None,
         "chunk": chunk,
+        "pipelined": pipelined,
+        "submit_s": submitted - start,
+        "submitted_per_s": n / (submitted - start),
         "total_s": done - start,
         "tasks_per_s": n / (done - start),
         "client_cpu_s": cpu,
@@ -191,13 +207,14 @@ def main() -> None:
     parser.add_argument("--no-confirm", dest="confirm", action="store_false", help="publisher confirms off")
     parser.add_argument("--compression", default="", help="task_compression on the client, e.g. gzip")
     parser.add_argument("--chunk", type=int, default=1, help="adds per message (Celery chunks)")
+    parser.add_argument("--pipelined", action="store_true", help="send through celery_fleet_submit")
     parser.add_argument("--kill", default="", help="the command that kills a worker (recovery)")
     args = parser.parse_args()
 
     if args.mode == "ping":
         result = _ping(args.nodes, args.timeout)
     elif args.mode == "throughput":
-        variant = (args.n, args.clients, args.confirm, args.compression, args.chunk)
+        variant = (args.n, args.clients, args.confirm, args.compression, args.chunk, args.pipelined)
         result = _profiled(_throughput, args.profile, *variant) if args.profile else _throughput(*variant)
     elif args.mode == "wordcount":
         result = _wordcount(args.n)

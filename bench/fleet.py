@@ -13,6 +13,20 @@ import yaml
 from common import BENCH, ROOT, WORK, log, run
 
 PROFILE_LINE = re.compile(r"^(?P<task>.+?)\s-{2,}\s+(?P<secs>[0-9.]+)s\s*$")
+# A connection-level variant (bench.py --mitogen): environment and arguments of every timed playbook.
+VARIANT: dict = {"env": {}, "args": []}
+
+
+def use_mitogen() -> None:
+    """Converge with Mitogen's linear strategy: one Python interpreter kept per host, modules sent over it.
+
+    Mitogen takes over only connections it knows by their short name (docker, ssh), hence ansible_connection.
+    """
+    import ansible_mitogen
+
+    strategy = Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"
+    VARIANT["env"] = {"ANSIBLE_STRATEGY_PLUGINS": str(strategy), "ANSIBLE_STRATEGY": "mitogen_linear"}
+    VARIANT["args"] = ["-e", "ansible_connection=docker"]
 
 
 def fleet_names(size: int) -> tuple[str, list[str]]:
@@ -130,11 +144,12 @@ def timed_playbook(name: str, args: list[str], timeout: float = 1500, containers
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
         "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "10",
+        **VARIANT["env"],
     }
     fleet_before = container_cpu_s(containers or [])
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = run(["ansible-playbook", *args], timeout=timeout, env=env, logfile=f"{name}.log")
+    proc = run(["ansible-playbook", *args, *VARIANT["args"]], timeout=timeout, env=env, logfile=f"{name}.log")
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     fleet_after = container_cpu_s(containers or [])
@@ -171,8 +186,26 @@ def converge(size: int, inv: Path) -> dict:
     result["restart"] = timed_playbook(
         f"fleet{size}-restart", ["-i", str(inv), "workers.yml", "--tags", "restart"], containers=fleet
     )
-    log(f"fleet {size}: rolling restart {result['restart']['wall_s']:.0f}s")
+    log(f"fleet {size}: rolling restart {result['restart']['wall_s']:.0f}s; deploy a new app version")
+    result["deploy"] = timed_playbook(
+        f"fleet{size}-deploy",
+        ["-i", str(inv), "workers.yml", "-e", f"celery_worker_app_source={new_app_version(size)}"],
+        containers=fleet,
+    )
+    log(f"fleet {size}: rolling deploy {result['deploy']['wall_s']:.0f}s")
     return result
+
+
+def new_app_version(size: int) -> Path:
+    """The repository's app with one file changed: a new release, the same requirements (no virtualenv build)."""
+    app = WORK / f"fleet{size}" / "app-v2"
+    shutil.rmtree(app, ignore_errors=True)
+    shutil.copytree(
+        ROOT / "app", app, ignore=shutil.ignore_patterns("celeryconfig*.py", "controller", "celery_fleet_submit.py")
+    )
+    tasks = app / "proj" / "tasks.py"
+    tasks.write_text(tasks.read_text(encoding="utf-8") + "\n# release 2 (bench)\n", encoding="utf-8")
+    return app
 
 
 def fleet_client(size: int, inv: Path) -> dict:

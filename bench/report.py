@@ -39,12 +39,17 @@ def table(out: dict) -> str:
             ("fresh", "first site.yml"),
             ("reconverge", "site.yml, nothing to change"),
             ("restart", "workers.yml --tags restart (rolling, 25% a batch)"),
+            ("deploy", "workers.yml, a new app version (rolling)"),
         ):
+            if not all(key in c for c in conv):
+                continue
             cells = []
             for c in conv:
                 ratio = c[key]["wall_s"] / base[key]["wall_s"]
                 cells.append(f"{c[key]['wall_s']:.0f} s ({ratio:.2f}x)")
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        cells = [f"{c['reconverge']['wall_s'] / c['fresh']['wall_s']:.2f}x" for c in conv]
+        lines.append("| nothing to change, against the first | " + " | ".join(cells) + " |")
         if all(c["fresh"].get("fleet_cpu_s") is not None for c in conv):
             cells = [
                 f"{c['fresh']['controller_cpu_s'] + c['fresh']['fleet_cpu_s']:.0f} s "
@@ -55,6 +60,7 @@ def table(out: dict) -> str:
             cores = out["machine"]["cores"]
             cells = [f"{(c['fresh']['controller_cpu_s'] + c['fresh']['fleet_cpu_s']) / cores:.0f} s" for c in conv]
             lines.append(f"| the same over {cores} cores: the least wall time here | " + " | ".join(cells) + " |")
+            lines += cpu_per_added_worker(conv, base)
         lines.append("")
     wl = out.get("workloads")
     if wl:
@@ -101,6 +107,17 @@ def table(out: dict) -> str:
         cpu = out.get("cpu_during_baseline_add_s", {})
         lines.append("CPU seconds during the baseline add run: " + ", ".join(f"{k} {v}" for k, v in cpu.items()))
         lines.append("")
+    if out.get("submission"):
+        lines += [
+            "| large batch of add, each message confirmed | tasks | submitted in | submitted/s (ratio) | all done in |",
+            "|---|---|---|---|---|",
+        ]
+        for row in out["submission"]:
+            lines.append(
+                f"| {row['variant']} | {row['tasks']} | {row['submit_s']:.1f} s "
+                f"| {row['submitted_per_s']:.0f} ({row['submit_ratio']:.2f}x) | {row['total_s']:.0f} s |"
+            )
+        lines.append("")
     if out.get("tuning"):
         n = out["workloads"]["fleet_add"]["tasks"]
         lines += [f"| {n} add on the fleet, one setting changed | tasks/s | ratio to the defaults |", "|---|---|---|"]
@@ -134,6 +151,23 @@ def table(out: dict) -> str:
         lines += ["", f"Ten slowest tasks of the first site.yml, {c['workers']} workers:"]
         lines += [f"  {t['s']:7.2f} s  {t['task']}" for t in c["fresh"]["slowest"]]
     return "\n".join(lines)
+
+
+def cpu_per_added_worker(conv: list[dict], base: dict) -> list[str]:
+    """CPU seconds (controller + containers) each worker beyond the smallest fleet adds, first and no-op converge."""
+    rows = []
+    for key, label in (("fresh", "first site.yml"), ("reconverge", "nothing to change")):
+        if any(c[key].get("fleet_cpu_s") is None for c in conv):
+            continue
+
+        def cpu(c: dict, key: str = key) -> float:
+            return c[key]["controller_cpu_s"] + c[key]["fleet_cpu_s"]
+
+        cells = [
+            f"{(cpu(c) - cpu(base)) / (c['workers'] - base['workers']):.1f} s" if c is not base else "-" for c in conv
+        ]
+        rows.append(f"| CPU per added worker, {label} | " + " | ".join(cells) + " |")
+    return rows
 
 
 def plot(out: dict, path: Path) -> None:

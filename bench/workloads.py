@@ -75,6 +75,9 @@ def workloads(size: int, inv: Path, args, out: dict) -> None:
     results["fleet_wordcount"] = client_fleet(env, "wordcount", "--n", str(args.tasks))
     results["baseline_wordcount"] = client_baseline("wordcount", "--n", str(args.tasks))
 
+    if args.submit_tasks:
+        out["submission"] = submission(env, args.submit_tasks, results["fleet_add"])
+
     # Profiled apart: the profilers' own cost stays out of the figures above.
     log(f"profiles of a fleet add run: client (cProfile), {workers[0]} (py-spy)")
     spy = WorkerProfile(workers[0], LOGS / "worker-profile.txt")
@@ -122,6 +125,25 @@ def workloads(size: int, inv: Path, args, out: dict) -> None:
         rec["killed"] = workers[-1]
         out["recovery"] = rec
         run(["docker", "start", workers[-1]], check=False)
+
+
+def submission(env: dict, n: int, plain: dict) -> list[dict]:
+    """A large batch of add sent through celery_fleet_submit (each message confirmed), against the plain
+    apply_async loop of the add run above (same run): time to submit, time until every result is back."""
+    clients = str(2 * (os.cpu_count() or 2))
+    rows = [{"variant": f"apply_async loop, {plain['tasks']} tasks (the baseline)", **plain}]
+    for name, extra in (
+        ("celery_fleet_submit, 1 process", []),
+        (f"celery_fleet_submit, {clients} processes", ["--clients", clients]),
+        ("celery_fleet_submit, chunks of 100 adds per message", ["--chunk", "100"]),
+    ):
+        log(f"submission: {n} add, {name}")
+        res = client_fleet(env, "throughput", "--n", str(n), "--pipelined", *extra, timeout=3600)
+        rows.append({"variant": name, **res})
+        log(f"submission: submitted in {res['submit_s']:.1f}s, all done in {res['total_s']:.0f}s")
+    for row in rows:
+        row["submit_ratio"] = row["submitted_per_s"] / plain["submitted_per_s"]
+    return rows
 
 
 def tuning(inv: Path, env: dict, args) -> list[dict]:

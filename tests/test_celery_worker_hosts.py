@@ -62,3 +62,12 @@ def test_no_builder_when_no_host_misses_it():
 def test_one_worker_at_most_runs_the_scheduler_and_one_does_for_periodic_tasks(beat_hosts, periodic, expected):
     problem = hosts.celery_worker_beat_problem(beat_hosts, periodic)
     assert problem.startswith(expected) and bool(problem) == bool(expected)
+
+
+def test_a_deploy_switches_every_fresh_host_at_once_then_running_ones_in_batches():
+    assert hosts.celery_worker_deploy_batches(["w3", "w4", "w5"], "25%") == [3, "25%"]
+    assert hosts.celery_worker_deploy_batches(["w1"], 1) == [1, 1]
+
+
+def test_a_fleet_that_runs_everywhere_deploys_in_batches_only():
+    assert hosts.celery_worker_deploy_batches([], "25%") == ["25%"]

@@ -141,6 +141,28 @@ def test_from_the_client_every_worker_answers_and_runs_tasks(hosts):
     assert results["sleep"]["hostname"] in WORKERS
 
 
+def test_a_large_batch_sent_through_celery_fleet_submit_is_confirmed_in_order_and_every_result_returns(hosts):
+    client = hosts("default-client")
+    # A window smaller than the batch: the sender waits for acks several times on the way.
+    sent = python_on_client(
+        client,
+        "import json, time\n"
+        "from celery.result import ResultSet\n"
+        "from celery_fleet_submit import submit\n"
+        "from proj.tasks import add\n"
+        "start = time.monotonic()\n"
+        "results = submit((add.s(i, i) for i in range(3000)), window=500)\n"
+        "submitted = time.monotonic() - start\n"
+        "chunked = submit(add.chunks([(i, 1) for i in range(1000)], 100).group().tasks)\n"
+        "print(json.dumps({'values': ResultSet(results).get(timeout=300), 'ids': len({r.id for r in results}),"
+        " 'chunks': ResultSet(chunked).get(timeout=300), 'submit_s': submitted}))\n",
+    )
+    print(f"report: celery_fleet_submit: 3000 add confirmed in {sent['submit_s']:.1f} s")
+    assert sent["values"] == [2 * i for i in range(3000)]
+    assert sent["ids"] == 3000
+    assert [value for chunk in sent["chunks"] for value in chunk] == [i + 1 for i in range(1000)]
+
+
 def test_a_task_longer_than_the_limit_fails_cleanly_and_no_worker_crashes(hosts):
     # fleet_task_time_limit is 10 s: Celery ends the 150 s task at the limit,
     # once, and the worker goes on (the broker has no consumer timeout to

@@ -1,5 +1,6 @@
-"""Decisions across the workers of a play: which host builds a platform's virtualenv (tasks/venv.yml), and
-whether the scheduler runs on exactly the workers it should (tasks/beat_hosts.yml)."""
+"""Decisions across the workers of a play: which host builds a platform's virtualenv (tasks/venv.yml),
+whether the scheduler runs on exactly the workers it should (tasks/beat_hosts.yml), and the batches of a
+deploy (playbooks/workers.yml)."""
 
 DOCUMENTATION = """
   name: celery_worker_hosts
@@ -35,9 +36,17 @@ def celery_worker_beat_problem(beat_hosts: list[str], app_has_periodic_tasks: bo
     return ""
 
 
+def celery_worker_deploy_batches(fresh_hosts: list[str], batch) -> list:
+    """The `serial` of a deploy whose play lists the fresh hosts (no instance running) first: all of them in one
+    batch, since no running work needs protecting there, then `batch` (a number or a share, celery_worker_restart_batch)
+    at a time for the hosts that run workers."""
+    return [len(fresh_hosts), batch] if fresh_hosts else [batch]
+
+
 class FilterModule:
     def filters(self):
         return {
             "celery_worker_venv_build_host": celery_worker_venv_build_host,
             "celery_worker_beat_problem": celery_worker_beat_problem,
+            "celery_worker_deploy_batches": celery_worker_deploy_batches,
         }
