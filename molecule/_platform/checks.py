@@ -105,6 +105,8 @@ class Run:
             for task in play.get("tasks", [])
             for host, result in task.get("hosts", {}).items()
         ]
+        # One entry a batch for a play with `serial`.
+        self.plays = [play["play"]["name"] for play in data.get("plays", [])]
         self.output = output
 
     def changed(self, host: str) -> int:
