@@ -14,7 +14,7 @@ from common import BENCH, ROOT, WORK, log, run
 
 PROFILE_LINE = re.compile(r"^(?P<task>.+?)\s-{2,}\s+(?P<secs>[0-9.]+)s\s*$")
 # A connection-level variant (bench.py --mitogen): environment and arguments of every timed playbook.
-VARIANT: dict = {"env": {}, "args": []}
+VARIANT: dict = {"env": {}, "args": [], "inventory": {}}
 
 
 def use_mitogen() -> None:
@@ -26,7 +26,8 @@ def use_mitogen() -> None:
 
     strategy = Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"
     VARIANT["env"] = {"ANSIBLE_STRATEGY_PLUGINS": str(strategy), "ANSIBLE_STRATEGY": "mitogen_linear"}
-    VARIANT["args"] = ["-e", "ansible_connection=docker"]
+    # In the fleet's inventory, not -e: the controller's own tasks (delegate_to: localhost) stay local.
+    VARIANT["inventory"] = {"ansible_connection": "docker"}
 
 
 def fleet_names(size: int) -> tuple[str, list[str]]:
@@ -79,6 +80,7 @@ def make_inventory(size: int) -> Path:
             # The defaults' converge (the lab turns monitoring on); the tuning
             # section measures monitoring on against off.
             "fleet_monitoring": False,
+            **VARIANT["inventory"],
         }
     )
     (inv / "group_vars/all/main.yml").write_text(yaml.safe_dump(lab_vars, sort_keys=False), encoding="utf-8")
