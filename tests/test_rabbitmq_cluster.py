@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "roles" / "rabbi
 
 import json
 
-from rabbitmq_cluster import plan, rabbitmq_cluster_plan
+from rabbitmq_cluster import plan, rabbitmq_cluster_plan, rabbitmq_forget_host
 
 NODES = ["rabbit@hub1", "rabbit@hub2", "rabbit@hub3"]
 
@@ -82,3 +82,14 @@ def test_the_hubs_registered_results_are_read_and_a_failed_one_is_a_silent_node(
         "hub3": {"rc": 69, "stdout": ""},
     }
     assert rabbitmq_cluster_plan(NODES, statuses) == {"seed": "rabbit@hub1", "join": ["rabbit@hub2"], "forget": []}
+
+
+def test_a_lost_node_is_forgotten_once_on_the_first_hub_that_still_counts_it():
+    members = [*NODES[:2], "rabbit@old3"]
+    view = json.dumps(clustered(members, NODES[:2]))
+    statuses = {"hub1": {"rc": 69, "stdout": ""}, "hub2": {"rc": 0, "stdout": view}, "hub3": {"rc": 0, "stdout": ""}}
+    assert rabbitmq_forget_host("rabbit@old3", statuses) == "hub2"
+    forgotten = json.dumps(clustered(NODES[:2], NODES[:2]))
+    assert rabbitmq_forget_host("rabbit@old3", {"hub2": {"rc": 0, "stdout": forgotten}}) == ""
+    # A node that still runs is never forgotten.
+    assert rabbitmq_forget_host("rabbit@hub2", {"hub2": {"rc": 0, "stdout": view}}) == ""

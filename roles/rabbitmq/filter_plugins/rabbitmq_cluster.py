@@ -56,6 +56,17 @@ def rabbitmq_cluster_plan(nodes: list, statuses: dict) -> dict:
     return plan(nodes, views)
 
 
+def rabbitmq_forget_host(node: str, statuses: dict) -> str:
+    """The first hub (statuses' order: inventory name -> registered cluster_status) whose node answered and
+    still counts `node` as a member: where forget_cluster_node runs. Empty when none does (already forgotten)."""
+    for host, result in statuses.items():
+        if (result or {}).get("rc") == 0 and (result or {}).get("stdout"):
+            view = json.loads(result["stdout"])
+            if node in _members(view, "") and node not in (view.get("running_nodes") or []):
+                return host
+    return ""
+
+
 class FilterModule:
     def filters(self):
-        return {"rabbitmq_cluster_plan": rabbitmq_cluster_plan}
+        return {"rabbitmq_cluster_plan": rabbitmq_cluster_plan, "rabbitmq_forget_host": rabbitmq_forget_host}
