@@ -74,6 +74,15 @@ def test_a_hub_of_three_is_a_member_of_the_replica_set_proven_by_the_key(three_h
     conf, _, _ = three_hubs
     assert conf["replication"] == {"replSetName": "celery-fleet"}
     assert conf["security"] == {"authorization": "enabled", "keyFile": "/etc/celery-fleet/mongodb-keyfile"}
+    # Members show each other the node certificate (clientAuth too), checked against the private CA.
+    assert (
+        conf["net"]["tls"]
+        | {
+            "clusterFile": "/etc/celery-fleet/tls/node-mongodb.pem",
+            "clusterCAFile": "/etc/celery-fleet/tls/node-ca.pem",
+        }
+        == conf["net"]["tls"]
+    )
 
 
 def test_the_name_and_the_key_file_are_the_operators_to_choose(tmp_path):
@@ -90,6 +99,8 @@ def test_a_single_hub_keeps_its_configuration_and_makes_no_key(one_hub, three_hu
     # Everything else is what a hub of three gets too.
     three = {**three_hubs[0], "security": {"authorization": "enabled"}}
     del three["replication"]
+    three["net"] = {**three["net"], "tls": dict(three["net"]["tls"])}
+    del three["net"]["tls"]["clusterFile"], three["net"]["tls"]["clusterCAFile"]
     assert three == single
 
 

@@ -52,6 +52,8 @@ def test_a_hub_of_three_is_a_replica_set_member_proven_by_the_key(hub):
     member = yaml.safe_load(hub.file(MEMBER_CONF).content_string)
     assert member.pop("replication") == {"replSetName": "celery-fleet"}
     assert member["security"].pop("keyFile") == KEY_FILE
+    assert member["net"]["tls"].pop("clusterFile") == f"{TLS}/node-mongodb.pem"
+    assert member["net"]["tls"].pop("clusterCAFile") == f"{TLS}/node-ca.pem"
     # Nothing else differs from the single hub's file.
     assert member == single
     assert hub.run(f"{CHECK} {MEMBER_CONF}").rc == 0
