@@ -171,7 +171,7 @@ def test_a_task_that_kills_its_worker_each_time_ends_in_the_dead_letter_queue(in
     # status.yml names it as a problem (and exits non-zero, as it does for any problem).
     status = run_playbook(inventory, "playbooks/status.yml")
     assert status.returncode != 0, status.summary()
-    assert f"tasks in the dead-letter queue {DEAD_LETTERS}" in json.dumps(status.data), status.summary()
+    assert f"tasks in the dead-letter queue {DEAD_LETTERS}" in json.dumps(status.results), status.summary()
     print(f"report: the crashing task was in {DEAD_LETTERS} after {took:.0f} s; worker restarts {restarts}")
 
 
