@@ -62,6 +62,13 @@ BASE = {
     "fleet_celery_extra_settings": {},
     "fleet_celery_queue_type": "quorum",
     "fleet_monitoring": False,
+    "fleet_hub_cluster": False,
+    "fleet_broker_hosts": ["hub.example.org"],
+    "fleet_mongodb_replica_set": "celery-fleet",
+}
+CLUSTER = {
+    "fleet_hub_cluster": True,
+    "fleet_broker_hosts": ["hub1.example.org", "hub2.example.org", "hub3.example.org"],
 }
 
 
@@ -265,3 +272,65 @@ def test_a_client_that_reaches_the_hub_through_a_tunnel_uses_its_own_ports():
     )
     assert urlsplit(settings["broker_url"]).port == 15671
     assert settings["mongodb_backend_settings"]["port"] == 37017
+
+
+def test_a_cluster_lists_every_node_in_turn_and_the_backend_every_member():
+    settings = render(fleet_result_backend="mongodb", **CLUSTER)
+    urls = [urlsplit(url) for url in settings["broker_url"].split(";")]
+    assert [(url.scheme, url.hostname, url.port) for url in urls] == [
+        ("amqps", f"hub{n}.example.org", 5671) for n in (1, 2, 3)
+    ]
+    assert all(unquote(url.password) == PASSWORD for url in urls)
+    assert settings["broker_failover_strategy"] == "round-robin"
+    mongo = settings["mongodb_backend_settings"]
+    assert mongo["host"] == [f"hub{n}.example.org:27017" for n in (1, 2, 3)]
+    assert mongo["options"] | {"replicaSet": "celery-fleet", "w": "majority", "retryWrites": True} == mongo["options"]
+
+
+def names_checked_on_failover(monkeypatch, ssl_settings_of) -> list:
+    """The server names the TLS layer gets as kombu fails over from one loopback node to the other."""
+    kombu = pytest.importorskip("kombu", reason="kombu is not installed in this virtualenv")
+    transport = pytest.importorskip("amqp.transport")
+    import socket
+
+    listeners = []
+    for address in ("127.0.0.1", "127.0.0.2"):
+        listener = socket.socket()
+        listener.bind((address, listeners[0].getsockname()[1] if listeners else 0))
+        listener.listen(4)
+        listeners.append(listener)
+    checked = []
+
+    def wrap(self, sock, **options):
+        checked.append(options["server_hostname"])
+        raise ssl.SSLError("stop once the name is known")
+
+    monkeypatch.setattr(transport.SSLTransport, "_wrap_socket_sni", wrap)
+    settings = render(fleet_broker_hosts=["127.0.0.1", "127.0.0.2"], fleet_hub_cluster=True)
+    urls = settings["broker_url"].replace(":5671/", f":{listeners[0].getsockname()[1]}/")
+    connection = kombu.Connection(urls, ssl=ssl_settings_of(settings), connect_timeout=2)
+    try:
+        with pytest.raises(ssl.SSLError):
+            connection.connect()
+    finally:
+        for listener in listeners:
+            listener.close()
+    return checked[:2]
+
+
+def test_failover_checks_each_nodes_own_name(monkeypatch):
+    """kombu writes the first host into server_hostname and keeps it: the cluster's settings make each node's
+    name the one checked, with the kombu and py-amqp installed here."""
+    assert names_checked_on_failover(monkeypatch, lambda settings: settings["broker_use_ssl"]) == [
+        "127.0.0.1",
+        "127.0.0.2",
+    ]
+
+
+def test_a_plain_dict_would_check_every_node_against_the_first(monkeypatch):
+    """The failure the cluster's settings prevent, with kombu as installed: when this stops happening,
+    the subclass in the settings is no longer needed."""
+    assert names_checked_on_failover(monkeypatch, lambda settings: dict(settings["broker_use_ssl"])) == [
+        "127.0.0.1",
+        "127.0.0.1",
+    ]

@@ -302,6 +302,20 @@ def test_a_queue_the_workers_consume_with_waiting_tasks_and_no_consumer_is_a_pro
     ]
 
 
+def test_tasks_in_the_dead_letter_queue_are_a_problem():
+    facts = healthy()
+    broker = facts["hub1"]["rabbitmq"]
+    broker["dead_letter_queue"] = "celery.dead-letter"
+    broker["queues"].append({"name": "celery.dead-letter", "messages_ready": 0, "messages_unacknowledged": 0})
+    assert run(facts)["problems"] == []
+    broker["queues"][-1]["messages_ready"] = 2
+    assert run(facts)["problems"] == [
+        "PROBLEM hub1: 2 tasks in the dead-letter queue celery.dead-letter: each lost its worker at every delivery "
+        "(rabbitmq_delivery_limit); read them (rabbitmqctl list_queues, a consumer of your own) before sending "
+        "them again"
+    ]
+
+
 def test_mongodb_down_is_a_problem():
     facts = healthy()
     facts["hub1"]["mongodb"] = {

@@ -53,6 +53,13 @@ PLAYBOOK = """
         content: "{{{{ mongodb_app_roles | to_json }}}}"
         dest: {out}/app-roles.json
         mode: "0600"
+
+    - name: Write the replica set's members and the firewall's rules
+      ansible.builtin.copy:
+        content: "{{{{ {{'members': mongodb_replica_set_members, 'rules': mongodb_firewall_rules,
+                        'writes_here': mongodb_writes_here | bool}} | to_json }}}}"
+        dest: {out}/values.json
+        mode: "0600"
 """
 
 

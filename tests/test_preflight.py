@@ -42,6 +42,10 @@ def run(playbook: str, inventory: Path) -> subprocess.CompletedProcess:
 
 
 FLEET_VARS = "    fleet_network_profile: public\n    fleet_operator_sources: []\n"
+PRIVATE_PLAINTEXT = (
+    "    fleet_network_profile: private\n    fleet_private_subnet: 10.0.0.0/8\n"
+    "    fleet_operator_sources: []\n    fleet_broker_plaintext: true\n"
+)
 
 
 @pytest.mark.parametrize("playbook", ["site.yml", "workers.yml"])
@@ -55,7 +59,32 @@ def test_missing_fleet_settings_are_named(tmp_path, playbook):
 def test_workers_without_a_hub_are_refused(tmp_path):
     result = run("site.yml", write_inventory(tmp_path, HOSTS.format(extra=FLEET_VARS, hub="")))
     assert result.returncode != 0
-    assert "exactly one host in the group `hub`" in result.stdout
+    assert "The group `hub` has 0 hosts (); it needs one, or three for a cluster" in result.stdout
+    assert "UNREACHABLE" not in result.stdout
+
+
+@pytest.mark.parametrize("hubs", [["hub1", "hub2"], ["hub1", "hub2", "hub3", "hub4"]])
+def test_a_cluster_of_two_or_four_hubs_is_refused(tmp_path, hubs):
+    inventory = HOSTS.format(extra=FLEET_VARS, hub="\n        ".join(f"{hub}:" for hub in hubs))
+    result = run("site.yml", write_inventory(tmp_path, inventory))
+    assert result.returncode != 0
+    assert f"The group `hub` has {len(hubs)} hosts ({', '.join(hubs)}); it needs one, or three" in result.stdout
+    assert "UNREACHABLE" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("hubs", "extra", "named"),
+    [
+        (["hub1", "hub2", "hub3"], PRIVATE_PLAINTEXT, "fleet_broker_plaintext"),
+        (["hub1.example.org", "hub2", "hub3"], FLEET_VARS, "hub1.example.org, hub2, hub3"),
+    ],
+    ids=["plaintext", "short and long names"],
+)
+def test_a_cluster_takes_amqps_only_and_one_kind_of_name(tmp_path, hubs, extra, named):
+    inventory = HOSTS.format(extra=extra, hub="\n        ".join(f"{hub}:" for hub in hubs))
+    result = run("site.yml", write_inventory(tmp_path, inventory))
+    assert result.returncode != 0
+    assert "Three hubs make a cluster" in result.stdout and named in result.stdout
     assert "UNREACHABLE" not in result.stdout
 
 

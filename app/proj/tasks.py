@@ -1,6 +1,7 @@
-"""The tasks: add, a word-count map-reduce, and a sleep for restart tests."""
+"""The tasks: add, a word-count map-reduce, a sleep for restart tests, and a crash for the dead-letter queue."""
 
 import os
+import signal
 import socket
 import time
 from collections.abc import Iterable
@@ -27,6 +28,18 @@ def count_words(text: str) -> dict[str, int]:
 def merge_counts(counts: list[dict[str, int]]) -> dict[str, int]:
     """Reduce step: the sum of several texts' word counts."""
     return wordcount.merge_counts(counts)
+
+
+@app.task
+def crash_worker() -> None:
+    """Kill the whole worker instance running it, as a crash in C code or the kernel's OOM killer would.
+
+    Its worker lost, the broker delivers the task again, to the next worker, which dies too: after the
+    hub's delivery limit (rabbitmq_delivery_limit) the task lands in the dead-letter queue instead. The
+    demonstration of that queue; never call it on a fleet that does real work.
+    """
+    # systemd starts each instance in a process group of its own: the main process and every pool child.
+    os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
 @app.task

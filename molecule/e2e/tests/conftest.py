@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from checks import run_playbook
 
-BATCH = Path(__file__).resolve().parent / "task_batch.py"
+BATCH = Path(__file__).resolve().parents[2] / "_platform" / "task_batch.py"
 
 
 @pytest.fixture(scope="session")

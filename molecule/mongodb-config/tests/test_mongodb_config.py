@@ -1,7 +1,12 @@
 """The mongodb role up to its configuration on mongodb-config-hub, which cannot get MongoDB's packages:
 mongod.conf, the certificate mongod would read, owners and modes, the firewall. No mongod runs, and none is
-faked (prepare.yml runs a plain TCP listener on 27017 for the firewall checks).
+faked (prepare.yml runs a plain TCP listener on 27017 for the firewall checks). The same hub as one of three
+(converge.yml's last play): a replica set member's mongod.conf, in a second file, and the set's key.
 """
+
+import os
+import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -10,6 +15,8 @@ from checks import CONNECTED, NO_ANSWER, connect
 HUB = "mongodb-config-hub"
 TLS = "/etc/celery-fleet/tls"
 CHECK = "/usr/local/lib/celery-fleet/mongod-conf-check"
+MEMBER_CONF = "/etc/mongod-replica-set.conf"
+KEY_FILE = "/etc/celery-fleet/mongodb-keyfile"
 
 
 @pytest.fixture
@@ -36,6 +43,35 @@ def test_mongod_conf_holds_what_a_public_hub_needs(hub):
     assert conf["setParameter"]["authenticationMechanisms"] == "SCRAM-SHA-256"
     assert conf["storage"]["dbPath"] == "/var/lib/mongodb"
     assert conf["systemLog"] == conf["systemLog"] | {"destination": "file", "path": "/var/log/mongodb/mongod.log"}
+    # A single hub is no replica set member.
+    assert "replication" not in conf and conf["security"] == {"authorization": "enabled"}
+
+
+def test_a_hub_of_three_is_a_replica_set_member_proven_by_the_key(hub):
+    single = yaml.safe_load(hub.file("/etc/mongod.conf").content_string)
+    member = yaml.safe_load(hub.file(MEMBER_CONF).content_string)
+    assert member.pop("replication") == {"replSetName": "celery-fleet"}
+    assert member["security"].pop("keyFile") == KEY_FILE
+    assert member["net"]["tls"].pop("clusterFile") == f"{TLS}/node-mongodb.pem"
+    assert member["net"]["tls"].pop("clusterCAFile") == f"{TLS}/node-ca.pem"
+    # Nothing else differs from the single hub's file.
+    assert member == single
+    assert hub.run(f"{CHECK} {MEMBER_CONF}").rc == 0
+
+
+def test_the_key_is_the_fleets_one_made_on_the_controller(hub):
+    key = hub.file(KEY_FILE).content_string
+    # What security.keyFile accepts: 6 to 1024 characters of the base64 set.
+    assert re.fullmatch(r"[A-Za-z0-9]{756}", key), len(key)
+    secrets = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "credentials" / "mongodb-replica-set-key"
+    assert secrets.read_text().strip() == key
+    # Nowhere in the files the role renders.
+    assert key not in hub.file(MEMBER_CONF).content_string
+
+
+@pytest.mark.parametrize(("user", "readable"), [("mongodb", True), ("nobody", False)])
+def test_only_mongod_reads_the_key(hub, user, readable):
+    assert (hub.run(f"runuser -u {user} -- test -r {KEY_FILE}").rc == 0) is readable
 
 
 def test_the_roles_check_accepts_the_file_and_refuses_an_undocumented_setting(hub):
@@ -63,6 +99,8 @@ def test_nothing_here_pretends_to_be_mongodb(hub):
         ("/usr/local/lib/celery-fleet/mongodb-rotate-certificates", "root", "root", 0o755),
         (CHECK, "root", "root", 0o755),
         ("/etc/celery-fleet/mongodb", "root", "root", 0o700),
+        (MEMBER_CONF, "root", "root", 0o644),
+        (KEY_FILE, "mongodb", "mongodb", 0o400),
     ],
 )
 def test_owners_and_modes_are_as_the_role_documents_them(hub, path, owner, group, mode):

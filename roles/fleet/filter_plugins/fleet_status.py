@@ -289,6 +289,13 @@ def _queues(report, host, broker, consumed):
         # wait for its expiry with messages and no consumer, and that is fine.
         if name in consumed and ready > 0 and consumers == 0:
             report.problem(host, f"queue {name} has {ready} messages ready and no consumer: no worker takes its tasks")
+        if name == broker.get("dead_letter_queue") and ready > 0:
+            report.problem(
+                host,
+                f"{ready} tasks in the dead-letter queue {name}: each lost its worker at every delivery "
+                "(rabbitmq_delivery_limit); read them (rabbitmqctl list_queues, a consumer of your own) before "
+                "sending them again",
+            )
     report.section(title, _table(["QUEUE", "READY", "UNACKED", "CONSUMERS"], rows) if rows else ["(no queues)"])
 
 

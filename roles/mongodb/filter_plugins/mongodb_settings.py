@@ -17,6 +17,20 @@ def mongodb_setting_names(config, prefix=""):
     return sorted(names)
 
 
+def mongodb_replica_set_members(hubs, port):
+    """The members of the hubs' replica set, for replSetInitiate: each hub as ``name:port``.
+
+    The first hub gets priority 2, the others 1: a member of higher priority
+    calls an election once it has caught up, so the first hub is primary
+    whenever it is up, and the role's writes (users, indexes) go to it.
+    """
+    port = int(port)
+    return [{"host": f"{hub}:{port}", "priority": 2 if index == 0 else 1} for index, hub in enumerate(hubs)]
+
+
 class FilterModule:
     def filters(self):
-        return {"mongodb_setting_names": mongodb_setting_names}
+        return {
+            "mongodb_setting_names": mongodb_setting_names,
+            "mongodb_replica_set_members": mongodb_replica_set_members,
+        }

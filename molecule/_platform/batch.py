@@ -1,5 +1,5 @@
 """Send a batch of 1,000 tasks from the operator's machine while the fleet is disrupted, and read the count
-(task_batch.py, run on e2e-client, does the sending and counting)."""
+(task_batch.py, run on the scenario's client, does the sending and counting)."""
 
 import json
 import time
