@@ -322,7 +322,10 @@ def test_a_backup_comes_back_into_a_fresh_broker_without_the_worker_removed_sinc
     assert {"celery", f"worker-{STAYING}"} <= broker_users(hosts)
     assert "guest" not in broker_users(hosts)
     policies = json.loads(hub.check_output("rabbitmqctl -q list_policies -p celery --formatter json"))
-    assert [policy["name"] for policy in policies] == ["e2e-marker"], policies
+    # The operator's own policy and the fleet's dead-letter policy came back; so did the dead-letter queue.
+    assert sorted(policy["name"] for policy in policies) == ["celery-fleet-dead-letter", "e2e-marker"], policies
+    queues = json.loads(hub.check_output("rabbitmqctl -q list_queues -p celery name --formatter json"))
+    assert "celery.dead-letter" in {queue["name"] for queue in queues}, queues
     # Revoked stays revoked: no account on the broker, no password on the controller, the old one refused.
     assert not any(user.startswith(f"worker-{NEW}") for user in broker_users(hosts)), broker_users(hosts)
     assert not (fleet.secrets / f"broker-{NEW}").exists()
