@@ -8,6 +8,13 @@ def _members(view: dict, node: str) -> set:
     return set(view.get("disk_nodes", []) or []) | set(view.get("ram_nodes", []) or []) | {node}
 
 
+def _view(result: dict | None) -> dict | None:
+    """A registered `rabbitmqctl cluster_status --formatter json` as data; None when the node did not answer."""
+    if (result or {}).get("rc") == 0 and (result or {}).get("stdout"):
+        return json.loads(result["stdout"])
+    return None
+
+
 def plan(nodes: list, views: dict) -> dict:
     """The seed every other node joins, the nodes that join it, and those the seed must forget first.
 
@@ -48,22 +55,17 @@ def plan(nodes: list, views: dict) -> dict:
 def rabbitmq_cluster_plan(nodes: list, statuses: dict) -> dict:
     """plan() from each hub's registered `rabbitmqctl cluster_status --formatter json` (inventory name ->
     result); a node's name is <prefix>@<inventory name>. A hub whose command failed did not answer."""
-    views = {}
-    for node in nodes:
-        result = statuses.get(node.split("@", 1)[1]) or {}
-        if result.get("rc") == 0 and result.get("stdout"):
-            views[node] = json.loads(result["stdout"])
-    return plan(nodes, views)
+    views = {node: _view(statuses.get(node.split("@", 1)[1])) for node in nodes}
+    return plan(nodes, {node: view for node, view in views.items() if view is not None})
 
 
 def rabbitmq_forget_host(node: str, statuses: dict) -> str:
     """The first hub (statuses' order: inventory name -> registered cluster_status) whose node answered and
     still counts `node` as a member: where forget_cluster_node runs. Empty when none does (already forgotten)."""
     for host, result in statuses.items():
-        if (result or {}).get("rc") == 0 and (result or {}).get("stdout"):
-            view = json.loads(result["stdout"])
-            if node in _members(view, "") and node not in (view.get("running_nodes") or []):
-                return host
+        view = _view(result)
+        if view is not None and node in _members(view, "") and node not in (view.get("running_nodes") or []):
+            return host
     return ""
 
 
