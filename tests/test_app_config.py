@@ -236,6 +236,18 @@ def test_quorum_queues_on_topic_exchanges_let_the_broker_hold_delayed_tasks(vers
     assert settings.get("task_default_exchange_type") == ("topic" if quorum else None)
 
 
+@pytest.mark.parametrize(
+    ("version", "queue_type", "reduction"),
+    [("5.6.3", "quorum", False), ("5.6.3", "classic", None), ("5.4.0", "quorum", None)],
+)
+def test_a_worker_on_quorum_queues_keeps_its_whole_prefetch_after_a_reconnect(version, queue_type, reduction):
+    # celery#9512: the lowered prefetch is never raised back on a consumer with per-consumer QoS.
+    settings = render(fleet_celery_settings_celery_version=version, fleet_celery_queue_type=queue_type)
+    assert settings.get("worker_enable_prefetch_count_reduction") is reduction
+    operator = render(fleet_celery_settings_worker={})
+    assert "worker_enable_prefetch_count_reduction" not in operator
+
+
 def test_no_backend_ignores_results():
     settings = render(fleet_result_backend="none")
     assert "result_backend" not in settings
