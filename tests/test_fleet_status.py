@@ -352,3 +352,70 @@ def test_a_running_broker_the_cli_cannot_reach_is_named_with_rabbitmqctls_error(
         "PROBLEM hub1: cannot list the queues of vhost celery: "
         "Error: unable to perform an operation on node 'rabbit@localhost'.",
     ]
+
+
+def cluster_of_three(running=("rabbit@hub1", "rabbit@hub2", "rabbit@hub3"), partitions=None):
+    """Three hubs of one cluster, each node seeing `running` (its own view), each listing the same queues."""
+    facts = healthy()
+    hub = facts.pop("hub1")
+    for name in ("hub1", "hub2", "hub3"):
+        broker = copy.deepcopy(hub["rabbitmq"])
+        broker.update(
+            node=f"rabbit@{name}",
+            version="4.0.5",
+            cluster={
+                "nodes": ["rabbit@hub1", "rabbit@hub2", "rabbit@hub3"],
+                "running": list(running),
+                "partitions": partitions or {},
+                "error": "",
+            },
+        )
+        facts[name] = {"rabbitmq": broker}
+    return facts
+
+
+def test_a_whole_cluster_has_no_problems_and_its_queues_are_listed_once():
+    result = run(cluster_of_three())
+    assert result["problems"] == []
+    text = "\n".join(result["lines"])
+    for name in ("hub1", "hub2", "hub3"):
+        assert re.search(rf"^{name}\s+rabbitmq-server\s+up .*cluster: 3 of 3 nodes running", text, re.M), text
+    assert [line for line in result["lines"] if line.startswith("QUEUES")] == ["QUEUES of vhost celery on hub1"]
+
+
+def test_a_stopped_node_is_named_by_the_others_and_the_queues_come_from_one_that_answers():
+    facts = cluster_of_three(running=("rabbit@hub2", "rabbit@hub3"))
+    broker = facts["hub1"]["rabbitmq"]
+    broker["service"].update(active_state="inactive", sub_state="dead")
+    broker.update(error="Error: unable to perform an operation on node 'rabbit@hub1'", queues=None)
+    problems = run(facts)["problems"]
+    assert problems[0] == "PROBLEM hub1: rabbitmq-server is inactive (dead)"
+    for name in ("hub2", "hub3"):
+        assert f"PROBLEM {name}: rabbit@{name} sees 2 of 3 cluster nodes running; not rabbit@hub1" in "\n".join(
+            problems
+        )
+    assert len(problems) == 3, problems
+    lines = run(facts)["lines"]
+    assert [line for line in lines if line.startswith("QUEUES")] == ["QUEUES of vhost celery on hub2"]
+
+
+def test_a_partition_is_a_problem_naming_who_lost_whom():
+    facts = cluster_of_three(partitions={"rabbit@hub1": ["rabbit@hub2", "rabbit@hub3"]})
+    problems = run(facts)["problems"]
+    assert len(problems) == 3
+    assert problems[0] == (
+        "PROBLEM hub1: rabbit@hub1 reports a network partition (rabbit@hub1 lost rabbit@hub2, rabbit@hub3): "
+        "the side without a majority pauses until it heals"
+    )
+
+
+def test_a_cluster_status_without_an_answer_is_a_problem():
+    facts = cluster_of_three()
+    error = "Error: operation cluster_status on node rabbit@hub3 timed out. Timeout value used: 30000"
+    facts["hub3"]["rabbitmq"]["cluster"].update(running=[], error=f"\n{error}\n")
+    expected = f"PROBLEM hub3: rabbitmqctl cluster_status gets no answer from rabbit@hub3: {error}"
+    assert run(facts)["problems"] == [expected]
+
+
+def test_a_single_hub_has_no_cluster_detail():
+    assert "cluster:" not in "\n".join(run(healthy())["lines"])

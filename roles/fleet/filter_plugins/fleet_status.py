@@ -184,6 +184,9 @@ def _rabbitmq_row(report, host, broker, disk_min_free_percent):
                 f"RabbitMQ {name} alarm" + (f" on {node}" if node else "") + ": publishers are blocked until it clears",
             )
         details.append("alarms: " + (", ".join(alarms) if alarms else "none"))
+    cluster = broker.get("cluster")
+    if cluster and not problem and not broker.get("error"):
+        details.append(_cluster_detail(report, host, broker.get("node") or "?", cluster))
     disk = broker.get("disk") or {}
     size, free = _int(disk.get("size")), _int(disk.get("free"))
     if size > 0:
@@ -205,6 +208,37 @@ def _rabbitmq_row(report, host, broker, disk_min_free_percent):
         broker.get("version") or "?",
         "; ".join(details),
     ]
+
+
+def _cluster_detail(report, host, node, cluster):
+    """How a running node sees its cluster: the expected nodes it does not see running, and any partition."""
+    if cluster.get("error"):
+        report.problem(host, f"rabbitmqctl cluster_status gets no answer from {node}: {_gist(cluster['error'])}")
+        return "cluster: unknown"
+    nodes, running = list(cluster.get("nodes") or []), set(cluster.get("running") or [])
+    missing = [name for name in nodes if name not in running]
+    if missing:
+        report.problem(
+            host,
+            f"{node} sees {len(nodes) - len(missing)} of {len(nodes)} cluster nodes running; not "
+            f"{', '.join(missing)}: queues keep a majority of replicas, the rest wait for them "
+            "(systemctl status rabbitmq-server there; a lost hub: site.yml rebuilds it, playbooks/replace-hub.yml "
+            "replaces it)",
+        )
+    partitions = cluster.get("partitions")
+    if partitions:
+        # rabbitmqctl's JSON: {node: [the nodes it lost touch with]}.
+        sides = (
+            "; ".join(f"{name} lost {', '.join(map(str, lost))}" for name, lost in sorted(partitions.items()))
+            if isinstance(partitions, dict)
+            else str(partitions)
+        )
+        report.problem(
+            host, f"{node} reports a network partition ({sides}): the side without a majority pauses until it heals"
+        )
+    return f"cluster: {len(nodes) - len(missing)} of {len(nodes)} nodes running" + (
+        ", partitioned" if cluster.get("partitions") else ""
+    )
 
 
 def _mongodb_row(report, host, mongodb):
@@ -267,8 +301,12 @@ def _hub(report, facts, consumed, disk_min_free_percent):
         if renewal:
             rows.append(_renewal_row(report, host, renewal))
     report.section("HUB", _table(["HOST", "SERVICE", "STATE", "VERSION", "DETAILS"], rows) if rows else [])
+    # Every node of a cluster lists the same queues: once, from the first that answers.
+    clustered = [(host, broker) for host, broker in queue_sections if broker.get("cluster")]
+    listed = [(host, broker) for host, broker in clustered if broker.get("queues") is not None]
     for host, broker in queue_sections:
-        _queues(report, host, broker, consumed)
+        if not broker.get("cluster") or (host, broker) == (listed or clustered)[0]:
+            _queues(report, host, broker, consumed)
 
 
 def _queues(report, host, broker, consumed):
