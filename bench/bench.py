@@ -17,9 +17,9 @@ from pathlib import Path
 
 from baseline import BASELINE
 from common import LOGS, RESULTS, WORK, log, run
-from fleet import converge, remove_fleet, slowest_tasks, start_fleet, use_mitogen
+from fleet import SETTINGS, converge, remove_fleet, slowest_tasks, start_fleet, use_mitogen
 from report import machine, plot, table
-from workloads import workloads
+from workloads import cluster, workloads
 
 
 def main() -> None:
@@ -36,6 +36,10 @@ def main() -> None:
     parser.add_argument("--budget-min", type=float, default=30.0, help="skip further fleet sizes past this")
     parser.add_argument("--keep", action="store_true", help="leave the fleet containers running (debugging)")
     parser.add_argument("--reuse", action="store_true", help="workloads on a fleet left by --keep, no converge")
+    parser.add_argument("--debian", default="12", choices=["12", "13"], help="the fleet's Debian release")
+    parser.add_argument(
+        "--cluster", action="store_true", help="then the first size with three hubs (quorum queues on 3 nodes)"
+    )
     parser.add_argument("--mitogen", action="store_true", help="converge with Mitogen's strategy (a variant)")
     parser.add_argument("--label", default="", help="results file name: <date>-<label> (keeps earlier runs)")
     parser.add_argument("--report", default="", help="only print the table and plot of a results JSON")
@@ -55,6 +59,9 @@ def main() -> None:
 
     if args.mitogen:
         use_mitogen()
+    if args.cluster and not args.workloads:
+        parser.error("--cluster compares with the one hub's workloads: drop --no-workloads")
+    SETTINGS["debian"] = args.debian
     LOGS.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -87,6 +94,8 @@ def main() -> None:
             finally:
                 if not args.keep:
                     remove_fleet(size)
+        if args.cluster and "workloads" in out:
+            out["cluster"] = cluster(sizes[0], args, out)
     finally:
         run(["docker", "rm", "-f", BASELINE], check=False)
         out["machine"]["load_at_end"] = os.getloadavg()

@@ -30,12 +30,31 @@ def use_mitogen() -> None:
     VARIANT["inventory"] = {"ansible_connection": "docker"}
 
 
+# The run's choices (bench.py --debian): the fleets' Debian release.
+SETTINGS: dict = {"debian": "12"}
+
+
+def fleet_dir(size: int, hubs: int = 1) -> str:
+    """A fleet's folder in bench/work and its network's suffix: fleetN (one hub), clusterN (three)."""
+    return f"fleet{size}" if hubs == 1 else f"cluster{size}"
+
+
 def fleet_names(size: int) -> tuple[str, list[str]]:
     return f"bench-f{size}-hub", [f"bench-f{size}-worker{i}" for i in range(1, size + 1)]
 
 
-def fleet_port(size: int) -> int:
-    return 25600 + size
+def fleet_hosts(size: int, hubs: int = 1) -> tuple[list[str], list[str]]:
+    """The hubs and the workers of a fleet (three hubs: one RabbitMQ cluster, containers bench-cN-*)."""
+    if hubs == 1:
+        hub, workers = fleet_names(size)
+        return [hub], workers
+    hub_names = [f"bench-c{size}-hub{i}" for i in range(1, hubs + 1)]
+    return hub_names, [f"bench-c{size}-worker{i}" for i in range(1, size + 1)]
+
+
+def fleet_port(size: int, hubs: int = 1) -> int:
+    """This machine's port to the (first) hub's AMQPS."""
+    return (25600 if hubs == 1 else 25700) + size
 
 
 def pool_processes_per_worker(size: int) -> int:
@@ -43,30 +62,34 @@ def pool_processes_per_worker(size: int) -> int:
     return max(1, (os.cpu_count() or 2) // size)
 
 
-def make_inventory(size: int) -> Path:
-    """The lab's inventory with `size` workers, its own network and secrets.
+def make_inventory(size: int, hubs: int = 1) -> Path:
+    """The lab's inventory with `size` workers and one hub or three, its own network and secrets.
 
     Only the inventory goes in fleetN/inventory: Ansible reads every other
     file of an inventory folder as an inventory source (the CA key too).
     """
-    state = WORK / f"fleet{size}"
+    state = WORK / fleet_dir(size, hubs)
     shutil.rmtree(state, ignore_errors=True)
     inv = state / "inventory"
     (inv / "group_vars" / "all").mkdir(parents=True)
-    hub, workers = fleet_names(size)
+    hub_names, workers = fleet_hosts(size, hubs)
+    # This machine reaches the first hub through a published port (the others are reached by the workers).
+    hub_hosts = {name: None for name in hub_names}
+    hub_hosts[hub_names[0]] = {"lab_published_ports": [f"127.0.0.1:{fleet_port(size, hubs)}:5671"]}
     hosts = {
         "all": {
             "children": {
-                "hub": {"hosts": {hub: {"lab_published_ports": [f"127.0.0.1:{fleet_port(size)}:5671"]}}},
+                "hub": {"hosts": hub_hosts},
                 "workers": {"hosts": {w: None for w in workers}},
             }
         }
     }
     (inv / "hosts.yml").write_text(yaml.safe_dump(hosts, sort_keys=False), encoding="utf-8")
     lab_vars = yaml.safe_load((ROOT / "inventory/lab/group_vars/all/main.yml").read_text(encoding="utf-8"))
-    subnet = f"10.213.{100 + size}"
+    subnet = f"10.213.{(100 if hubs == 1 else 150) + size}"
     lab_vars.update(
         {
+            "lab_debian_release": SETTINGS["debian"],
             "lab_network_subnet": f"{subnet}.0/24",
             "fleet_operator_sources": [f"{subnet}.1"],
             "tls_controller_dir": str(state / "pki"),
@@ -87,8 +110,8 @@ def make_inventory(size: int) -> Path:
     return inv
 
 
-def start_fleet(size: int) -> Path:
-    inv = make_inventory(size)
+def start_fleet(size: int, hubs: int = 1) -> Path:
+    inv = make_inventory(size, hubs)
     run(
         [
             "ansible-playbook",
@@ -96,20 +119,20 @@ def start_fleet(size: int) -> Path:
             str(inv),
             "molecule/_platform/lab.yml",
             "-e",
-            f"platform_network=bench-fleet{size}",
+            f"platform_network=bench-{fleet_dir(size, hubs)}",
             "-e",
             "platform_label=bench",
         ],
         timeout=600,
-        logfile=f"fleet{size}-start.log",
+        logfile=f"{fleet_dir(size, hubs)}-start.log",
     )
     return inv
 
 
-def remove_fleet(size: int) -> None:
-    hub, workers = fleet_names(size)
-    run(["docker", "rm", "-f", hub, *workers], check=False, timeout=300)
-    run(["docker", "network", "rm", f"bench-fleet{size}"], check=False, timeout=60)
+def remove_fleet(size: int, hubs: int = 1) -> None:
+    hub_names, workers = fleet_hosts(size, hubs)
+    run(["docker", "rm", "-f", *hub_names, *workers], check=False, timeout=300)
+    run(["docker", "network", "rm", f"bench-{fleet_dir(size, hubs)}"], check=False, timeout=60)
 
 
 def container_cpu_s(containers: list[str]) -> float | None:
@@ -176,14 +199,16 @@ def slowest_tasks(recap: str) -> list[dict]:
     return sorted(top, key=lambda t: -t["s"])[:10]
 
 
-def converge(size: int, inv: Path) -> dict:
-    result = {"workers": size}
-    hub, workers = fleet_names(size)
-    fleet = [hub, *workers]
-    log(f"fleet {size}: first site.yml on fresh containers")
-    result["fresh"] = timed_playbook(f"fleet{size}-site-fresh", ["-i", str(inv), "site.yml"], containers=fleet)
-    log(f"fleet {size}: fresh {result['fresh']['wall_s']:.0f}s; re-converge")
-    result["reconverge"] = timed_playbook(f"fleet{size}-site-again", ["-i", str(inv), "site.yml"], containers=fleet)
+def converge(size: int, inv: Path, hubs: int = 1) -> dict:
+    result = {"workers": size, "hubs": hubs}
+    hub_names, workers = fleet_hosts(size, hubs)
+    fleet, name = [*hub_names, *workers], fleet_dir(size, hubs)
+    log(f"{name}: first site.yml on fresh containers")
+    result["fresh"] = timed_playbook(f"{name}-site-fresh", ["-i", str(inv), "site.yml"], containers=fleet)
+    log(f"{name}: fresh {result['fresh']['wall_s']:.0f}s; re-converge")
+    result["reconverge"] = timed_playbook(f"{name}-site-again", ["-i", str(inv), "site.yml"], containers=fleet)
+    if hubs > 1:
+        return result
     log(f"fleet {size}: re-converge {result['reconverge']['wall_s']:.0f}s; workers.yml --tags restart")
     result["restart"] = timed_playbook(
         f"fleet{size}-restart", ["-i", str(inv), "workers.yml", "--tags", "restart"], containers=fleet
@@ -210,9 +235,14 @@ def new_app_version(size: int) -> Path:
     return app
 
 
-def fleet_client(size: int, inv: Path) -> dict:
-    """Render the operator's settings for the bench fleet into bench/work."""
-    client_dir = WORK / f"fleet{size}" / "client"
+def fleet_client(size: int, inv: Path, hubs: int = 1) -> dict:
+    """Render the operator's settings for the bench fleet into bench/work.
+
+    With three hubs the settings list the three nodes by name, which this machine does not resolve: it reaches
+    the first through its published port, as `localhost`, a name in every hub's certificate (the lab's
+    tls_extra_names), like a tunnel would.
+    """
+    client_dir = WORK / fleet_dir(size, hubs) / "client"
     client_dir.mkdir(parents=True, exist_ok=True)
     run(
         [
@@ -223,13 +253,22 @@ def fleet_client(size: int, inv: Path) -> dict:
             "-e",
             "controller_broker_host=localhost",
             "-e",
-            f"controller_broker_port={fleet_port(size)}",
+            f"controller_broker_port={fleet_port(size, hubs)}",
             "-e",
             f"controller_output_dir={client_dir}",
         ],
         timeout=300,
-        logfile=f"fleet{size}-controller.log",
+        logfile=f"{fleet_dir(size, hubs)}-controller.log",
     )
+    if hubs > 1:
+        settings = client_dir / "celeryconfig.py"
+        settings.write_text(
+            settings.read_text(encoding="utf-8")
+            + "\n# bench: the first node, through its port published on this machine\n"
+            + f'broker_url = broker_url.split(";")[0].replace("@{fleet_hosts(size, hubs)[0][0]}:5671", '
+            + f'"@localhost:{fleet_port(size, hubs)}")\n',
+            encoding="utf-8",
+        )
     return {"PYTHONPATH": f"{client_dir}:{ROOT / 'app'}"}
 
 

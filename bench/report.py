@@ -95,6 +95,27 @@ def table(out: dict) -> str:
             f"| {wl['baseline_latency']['p99_ms']:.1f} ms | {r['latency_p99']:.2f}x |",
             "",
         ]
+    cl = out.get("cluster")
+    if cl:
+        r, wl = cl["ratios"], out["workloads"]
+        one = next(c for c in out["converge"] if c["workers"] == cl["workers"])
+        lines += [
+            f"| {cl['workers']} workers, quorum queues | one hub | three hubs (one cluster) | ratio |",
+            "|---|---|---|---|",
+            f"| first site.yml | {one['fresh']['wall_s']:.0f} s | {cl['fresh']['wall_s']:.0f} s | {r['fresh']:.2f}x |",
+            f"| site.yml, nothing to change | {one['reconverge']['wall_s']:.0f} s "
+            f"| {cl['reconverge']['wall_s']:.0f} s | {r['reconverge']:.2f}x |",
+            f"| {cl['add']['tasks']} add, one client: tasks/s | {wl['fleet_add_unsampled']['tasks_per_s']:.0f} "
+            f"| {cl['add']['tasks_per_s']:.0f} | {r['add_tps']:.2f}x |",
+            f"| the same from {cl['add_clients']['clients']} client processes "
+            f"| {wl['fleet_add_clients']['tasks_per_s']:.0f} | {cl['add_clients']['tasks_per_s']:.0f} "
+            f"| {r['add_clients_tps']:.2f}x |",
+            f"| add.delay(2, 3).get() p50 | {wl['fleet_latency']['p50_ms']:.1f} ms "
+            f"| {cl['latency']['p50_ms']:.1f} ms | {r['latency_p50']:.2f}x |",
+            f"| add.delay(2, 3).get() p99 | {wl['fleet_latency']['p99_ms']:.1f} ms "
+            f"| {cl['latency']['p99_ms']:.1f} ms | {r['latency_p99']:.2f}x |",
+            "",
+        ]
     if out.get("memory"):
         lines += ["| RSS (MiB) | idle | under add load |", "|---|---|---|"]
         for key, idle in out["memory"]["idle"].items():

@@ -6,7 +6,15 @@ from pathlib import Path
 
 from baseline import BASELINE, client_baseline, start_baseline
 from common import LOGS, WORK, log, run
-from fleet import client_fleet, fleet_client, fleet_names, pool_processes_per_worker
+from fleet import (
+    client_fleet,
+    converge,
+    fleet_client,
+    fleet_names,
+    pool_processes_per_worker,
+    remove_fleet,
+    start_fleet,
+)
 from procs import Sampler, WorkerProfile, proc_stats
 
 
@@ -62,6 +70,11 @@ def workloads(size: int, inv: Path, args, out: dict) -> None:
         "worker": proc_stats(BASELINE, (), "celery --app proj worker")["cpu_s"] - base_before,
         "rabbitmq": proc_stats(BASELINE, ("rabbitmq",))["cpu_s"] - base_rmq,
     }
+
+    if args.cluster:
+        # Measured as the three hubs will be: no memory sampler beside it.
+        log("fleet: add tasks again, nothing sampled (against three hubs below)")
+        results["fleet_add_unsampled"] = client_fleet(env, "throughput", "--n", str(args.tasks))
 
     clients = 2 * (os.cpu_count() or 2)
     log(f"add tasks from {clients} client processes: fleet, baseline")
@@ -212,3 +225,35 @@ def tuning(inv: Path, env: dict, args) -> list[dict]:
     log("tuning: monitoring off again")
     run(["ansible-playbook", "-i", str(inv), "site.yml"], timeout=1800, logfile="tuning-monitoring-off.log")
     return rows
+
+
+def cluster(size: int, args, out: dict) -> dict:
+    """The same fleet with three hubs as one RabbitMQ cluster (every task queue a quorum queue replicated on
+    three nodes), against the one hub measured above: converge, add throughput, round trips."""
+    remove_fleet(size, 3)
+    log(f"cluster {size}: start 3 hubs and {size} workers")
+    inv = start_fleet(size, 3)
+    try:
+        result = converge(size, inv, hubs=3)
+        env = fleet_client(size, inv, hubs=3)
+        client_fleet(env, "ping", "--nodes", str(size), "--timeout", "180")
+        clients = str(2 * (os.cpu_count() or 2))
+        log(f"cluster {size}: {args.tasks} add tasks, then from {clients} processes, then round trips")
+        result["add"] = client_fleet(env, "throughput", "--n", str(args.tasks))
+        result["add_clients"] = client_fleet(env, "throughput", "--n", str(args.tasks), "--clients", clients)
+        result["latency"] = client_fleet(env, "latency", "--n", str(args.calls))
+    finally:
+        if not args.keep:
+            remove_fleet(size, 3)
+    single = out["workloads"]
+    one_hub = next(c for c in out["converge"] if c["workers"] == size)
+    result["ratios"] = {
+        "fresh": result["fresh"]["wall_s"] / one_hub["fresh"]["wall_s"],
+        "reconverge": result["reconverge"]["wall_s"] / one_hub["reconverge"]["wall_s"],
+        "add_tps": result["add"]["tasks_per_s"] / single["fleet_add_unsampled"]["tasks_per_s"],
+        "add_clients_tps": result["add_clients"]["tasks_per_s"] / single["fleet_add_clients"]["tasks_per_s"],
+        "latency_p50": result["latency"]["p50_ms"] / single["fleet_latency"]["p50_ms"],
+        "latency_p99": result["latency"]["p99_ms"] / single["fleet_latency"]["p99_ms"],
+    }
+    log(f"cluster {size}: add {result['add']['tasks_per_s']:.0f} tasks/s ({result['ratios']['add_tps']:.2f}x one hub)")
+    return result
