@@ -2,6 +2,7 @@
 thread that will not stop, first against the pool alone, then inside a real Celery worker (in-memory broker)."""
 
 import importlib.util
+import logging
 import sys
 import threading
 import time
@@ -127,6 +128,49 @@ def test_a_thread_blocked_outside_python_ends_the_process(pool, monkeypatch):
     apply(pool, calls, lambda calls: time.sleep(3), soft=0.1, hard=0.3)
     time.sleep(1.5)
     assert stuck and calls.timeouts[:2] == [(True, 0.1), (False, 0.3)]
+
+
+def test_a_task_is_stopped_only_once_back_in_its_own_code_never_inside_a_log_call(pool):
+    """An exception raised inside logging's code can leave a handler's lock held: every later log line, the
+    worker's own too, would then wait for ever. The pool waits until the task has left the log call."""
+    emitting, release = threading.Event(), threading.Event()
+
+    class Slow(logging.Handler):
+        def emit(self, record):
+            emitting.set()
+            release.wait(2)
+
+    log = logging.getLogger("test_celery_fleet_pool.slow")
+    handler = Slow()
+    log.addHandler(handler)
+    log.propagate = False
+
+    def logs_then_waits(calls):
+        try:
+            log.warning("a line the handler takes its time with")
+            calls.raised.append("logged")
+            return cooperative(calls, 10)
+        except BaseException as exc:
+            calls.raised.append(type(exc).__name__)
+            raise
+
+    calls = Calls()
+    try:
+        apply(pool, calls, logs_then_waits)
+        assert emitting.wait(2)
+        pool.terminate_job(calls.accepted[0], 15)
+        time.sleep(0.5)
+        # Still inside the handler: nothing raised yet.
+        assert calls.raised == []
+        release.set()
+        assert calls.done.wait(2)
+        assert calls.raised[0] == "logged" and "Stopped" in calls.raised, calls.raised
+        # The handler's lock was let go.
+        assert handler.lock.acquire(timeout=1)
+        handler.lock.release()
+    finally:
+        release.set()
+        log.removeHandler(handler)
 
 
 @pytest.fixture(scope="module")

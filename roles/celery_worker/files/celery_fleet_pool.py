@@ -18,7 +18,11 @@ Celery, ends a long task, and delivers it again while the first run goes on. Thi
   shutdown, as Celery 5.6.1 does for prefork (celery#9986).
 
 An exception reaches a thread at its next Python instruction (PyThreadState_SetAsyncExc):
-code waiting on a socket with a timeout, or sleeping in short steps, is stopped at once.
+code waiting on a socket with a timeout, or sleeping in short steps, is stopped at once. It is
+sent only while the thread runs the task's own code: never while Celery traces it (stores its
+result, logs its end) nor inside logging's or threading's code, where it could leave a lock
+held (one log handler's lock held for ever hangs every thread that logs, the worker's too);
+the watchdog tries again at its next look.
 
 The worker takes it with --pool custom and CELERY_CUSTOM_WORKER_POOL=celery_fleet_pool:ThreadPool
 (celery/concurrency/__init__.py); the role's unit sets both for `threads` and `solo` (one thread:
@@ -27,14 +31,20 @@ one task at a time, while the main thread keeps the broker connection alive).
 
 from __future__ import annotations
 
+import concurrent.futures
 import ctypes
 import logging
 import os
+import queue
+import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+import amqp
+import celery
+import kombu
 from celery.concurrency import thread as celery_thread
 from celery.concurrency.base import apply_target
 from celery.exceptions import Reject, SoftTimeLimitExceeded
@@ -47,6 +57,37 @@ STOP_GRACE = 5.0
 TICK = 0.2
 # Exit status when a thread would not stop (EX_SOFTWARE): the unit's Restart=on-failure.
 EXIT_STUCK = 70
+
+
+_CELERY = os.path.dirname(celery.__file__)
+# Where an exception must not reach a task's thread: the libraries around the task (Celery's
+# tracing, the broker's client) and the code that holds locks (logging, threading, queues)...
+_LIBRARY_DIRS = tuple(
+    os.path.dirname(module.__file__) + os.sep for module in (celery, kombu, amqp, logging, concurrent.futures)
+)
+_LIBRARY_FILES = frozenset({threading.__file__, queue.__file__})
+# ...but for Celery's own wrappers of a task's body (autoretry_for, Task.__call__).
+_BODY_WRAPPERS = frozenset({os.path.join(_CELERY, "app", "autoretry.py"), os.path.join(_CELERY, "app", "task.py")})
+# The frames that call a task's body: Celery's tracer, or this pool's wrapper (a bare target).
+_TRACER = (os.path.join(_CELERY, "app", "trace.py"), "trace_task")
+_WRAPPER = (__file__, "bounded")
+
+
+def in_task_body(ident: int) -> bool:
+    """Whether thread `ident` runs its task's own code now, outside any library frame (innermost first)."""
+    frame = sys._current_frames().get(ident)
+    below = False  # a frame of the task's own, called by the tracer or the wrapper
+    while frame is not None:
+        code = frame.f_code
+        if (code.co_filename, code.co_name) in (_TRACER, _WRAPPER):
+            return below
+        if code.co_filename not in _BODY_WRAPPERS and (
+            code.co_filename.startswith(_LIBRARY_DIRS) or code.co_filename in _LIBRARY_FILES
+        ):
+            return False
+        below = True
+        frame = frame.f_back
+    return False
 
 
 class Stopped(Reject):
@@ -99,8 +140,9 @@ class Job:
                 continue
 
     def raise_(self, exc_type: type[BaseException]) -> bool:
+        """Raise exc_type in the task's thread if it runs the task's own code now (True if sent)."""
         with self.lock:
-            return self.running and raise_in_thread(self.ident, exc_type)
+            return self.running and in_task_body(self.ident) and raise_in_thread(self.ident, exc_type)
 
     def stop(self, now: float) -> bool:
         """Mark a running task as stopped by the pool (True the first time): its own answer is dropped."""
@@ -221,7 +263,7 @@ class ThreadPool(celery_thread.TaskPool):
         if job.stopped_at is not None:
             if now - job.stopped_at > self.stop_grace:
                 self._exit_stuck(job)
-            job.raise_(Stopped)  # again: the first may have been caught
+            job.raise_(Stopped)  # again: the first may have been caught, or not sent yet
             return
         if job.hard and elapsed >= job.hard:
             # What prefork does at the hard limit: the task fails, its message is acknowledged
@@ -230,11 +272,10 @@ class ThreadPool(celery_thread.TaskPool):
                 job.timeout_callback(False, job.hard)
             job.raise_(Stopped)
             return
-        if job.soft and elapsed >= job.soft and not job.soft_sent:
+        if job.soft and elapsed >= job.soft and not job.soft_sent and job.raise_(SoftTimeLimitExceeded):
             job.soft_sent = True
             if job.timeout_callback is not None:
                 job.timeout_callback(True, job.soft)
-            job.raise_(SoftTimeLimitExceeded)
 
     def _exit_stuck(self, job: Job) -> None:
         logger.critical(
