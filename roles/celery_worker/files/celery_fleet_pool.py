@@ -18,11 +18,11 @@ Celery, ends a long task, and delivers it again while the first run goes on. Thi
   shutdown, as Celery 5.6.1 does for prefork (celery#9986).
 
 An exception reaches a thread at its next Python instruction (PyThreadState_SetAsyncExc):
-code waiting on a socket with a timeout, or sleeping in short steps, is stopped at once. It is
-sent only while the thread runs the task's own code: never while Celery traces it (stores its
-result, logs its end) nor inside logging's or threading's code, where it could leave a lock
-held (one log handler's lock held for ever hangs every thread that logs, the worker's too);
-the watchdog tries again at its next look.
+code waiting on a socket with a timeout, or sleeping in short steps, is stopped at once. The
+watchdog sends it again while the task goes on (it may have caught it), but only while the
+thread runs the task's own code: never while Celery handles the first (stores the result,
+logs it) nor inside logging's or threading's code, where it could leave a lock held (one log
+handler's lock held for ever hangs every thread that logs, the worker's too).
 
 The worker takes it with --pool custom and CELERY_CUSTOM_WORKER_POOL=celery_fleet_pool:ThreadPool
 (celery/concurrency/__init__.py); the role's unit sets both for `threads` and `solo` (one thread:
@@ -139,10 +139,12 @@ class Job:
             except BaseException:
                 continue
 
-    def raise_(self, exc_type: type[BaseException]) -> bool:
-        """Raise exc_type in the task's thread if it runs the task's own code now (True if sent)."""
+    def raise_(self, exc_type: type[BaseException], again: bool = False) -> bool:
+        """Raise exc_type in the task's thread (True if sent); again: only if it runs the task's own code now."""
         with self.lock:
-            return self.running and in_task_body(self.ident) and raise_in_thread(self.ident, exc_type)
+            if not self.running or (again and not in_task_body(self.ident)):
+                return False
+            return raise_in_thread(self.ident, exc_type)
 
     def stop(self, now: float) -> bool:
         """Mark a running task as stopped by the pool (True the first time): its own answer is dropped."""
@@ -238,9 +240,10 @@ class ThreadPool(celery_thread.TaskPool):
             self.stop_job(job, "terminated")
 
     def stop_job(self, job: Job, why: str) -> None:
-        if job.stop(time.monotonic()):
+        first = job.stop(time.monotonic())
+        if first:
             logger.warning("stopping the task in thread %s (%s)", job.native_id, why)
-        job.raise_(Stopped)
+        job.raise_(Stopped, again=not first)
 
     # --- the watchdog ----------------------------------------------------------------------
 
@@ -263,7 +266,7 @@ class ThreadPool(celery_thread.TaskPool):
         if job.stopped_at is not None:
             if now - job.stopped_at > self.stop_grace:
                 self._exit_stuck(job)
-            job.raise_(Stopped)  # again: the first may have been caught, or not sent yet
+            job.raise_(Stopped, again=True)  # the first may have been caught
             return
         if job.hard and elapsed >= job.hard:
             # What prefork does at the hard limit: the task fails, its message is acknowledged
@@ -272,10 +275,11 @@ class ThreadPool(celery_thread.TaskPool):
                 job.timeout_callback(False, job.hard)
             job.raise_(Stopped)
             return
-        if job.soft and elapsed >= job.soft and not job.soft_sent and job.raise_(SoftTimeLimitExceeded):
+        if job.soft and elapsed >= job.soft and not job.soft_sent:
             job.soft_sent = True
             if job.timeout_callback is not None:
                 job.timeout_callback(True, job.soft)
+            job.raise_(SoftTimeLimitExceeded)
 
     def _exit_stuck(self, job: Job) -> None:
         logger.critical(
