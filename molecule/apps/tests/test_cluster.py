@@ -1,22 +1,27 @@
 """The three hubs as one RabbitMQ cluster, after the crawl and the deploys of test_apps.py: the cluster is whole,
 its nodes talk TLS to each other only, and with 1,000 fetches in flight no task is lost when the node the workers
 use stops, when a hub is cut off from the others, or when a hub's disk is lost; a page that kills its instance
-each time ends in the dead-letter queue.
+each time ends in the dead-letter queue; a hub lost for good is replaced by a new host (apps-hub4) with
+playbooks/replace-hub.yml while pages are fetched.
 
 Each batch is 1,000 slow pages (1 s each) spread over the crawl, green and default queues, sent at once from the
 operator's machine; the site (apps-pages) records every request, when it began and ended and whether it was sent
 whole. A task is done when its page was sent whole; a task run again after its first run was stopped asks again,
 and the two requests must never overlap. The count does not depend on the result backend (rpc: the results of a
-stopped node's clients are gone with it). The tests run in this file's order, the lost disk last.
+stopped node's clients are gone with it). The tests run in this file's order, the lost disk and the
+replacement last.
 """
 
 import itertools
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import yaml
 from checks import CONNECTED, NO_ANSWER, ROOT, connect, run_playbook
 from conftest import (
     BASE,
@@ -186,6 +191,8 @@ def queue_depth(hub, name: str) -> int:
 
 def test_a_page_that_kills_its_instance_each_time_ends_in_the_dead_letter_queue(inventory, hosts):
     hub, solo = hosts("apps-hub2"), hosts("apps-worker2")
+    # Nothing there yet: the scheduler's heartbeats that expired during the faults above (sent with
+    # `expires`) were dropped, not dead-lettered.
     assert queue_depth(hub, DEAD_LETTERS) == 0
     restarts = int(solo.check_output("systemctl show -P NRestarts celery-worker@solo"))
     # The solo instance (MemoryMax=256M) runs its task in its main process: the kernel kills the instance, the
@@ -263,4 +270,55 @@ def test_a_hub_whose_disk_is_lost_rejoins_and_gets_its_replicas_back(inventory, 
         f"report: {lost} removed under 1000 fetches: {report['completed']} of 1000 done, none lost, "
         f"{report['ran_twice']} ran twice; made again, site.yml took {took:.0f} s and it is back in the cluster "
         "with a replica of every task queue"
+    )
+
+
+def test_a_hub_lost_for_good_is_replaced_by_a_new_host_while_pages_are_fetched(
+    inventory, hosts, second_release, tmp_path
+):
+    gone, new = "apps-hub3", "apps-hub4"
+    # The operator's inventory after the loss: the new host in the group hub in place of the old one.
+    replaced = tmp_path / "inventory"
+    shutil.copytree(Path(inventory).parent, replaced)
+    listed = yaml.safe_load((replaced / "ansible_inventory.yml").read_text())
+    for group in ("all", "hub"):
+        listed[group]["hosts"].pop(gone)
+        listed[group]["hosts"][new] = {}
+    (replaced / "ansible_inventory.yml").write_text(yaml.safe_dump(listed))
+    operator = hosts(CLIENT).check_output("hostname -I").split()[0]
+    took = {}
+
+    def replace():
+        subprocess.run(["docker", "rm", "--force", gone], check=True, capture_output=True)
+        started = time.time()
+        run = run_playbook(
+            str(replaced / "ansible_inventory.yml"),
+            "playbooks/replace-hub.yml",
+            "-e",
+            f"hub_gone={gone}",
+            "-e",
+            f"celery_worker_app_source={second_release}",
+            *BEAT_ON_WORKER2,
+            # What the scenario's converge learns from the client's facts.
+            "-e",
+            json.dumps({"fleet_operator_sources": [operator]}),
+        )
+        assert run.returncode == 0, run.summary() + run.output
+        took["s"] = time.time() - started
+
+    report = crawl_under(hosts, 16000, replace)
+    nodes = sorted(["rabbit@apps-hub1", "rabbit@apps-hub2", f"rabbit@{new}"])
+    for hub in ("apps-hub1", "apps-hub2", new):
+        view = cluster_status(hosts(hub))
+        assert (sorted(view["running_nodes"]), sorted(view["disk_nodes"])) == (nodes, nodes), (hub, view)
+    for queue in QUEUES:
+        assert quorum_members(hosts(new), queue) == nodes, queue
+    # The workers and the operator's settings list the new node, not the old one.
+    for host, path in (("apps-worker1", "/etc/celery-fleet/worker"), (CLIENT, "/opt/client/crawler")):
+        urls = hosts(host).check_output(f"grep -h '^_BROKER_HOSTS' {path}/celeryconfig.py")
+        assert new in urls and gone not in urls, (host, urls)
+    print(
+        f"report: {gone} lost for good and replaced by {new} (replace-hub.yml, {took['s']:.0f} s) under 1000 "
+        f"fetches: {report['completed']} of 1000 done, none lost, {report['ran_twice']} ran twice; the new node "
+        "holds a replica of every task queue"
     )
