@@ -84,7 +84,7 @@ run_scenario() {
 # countdowns). The longest start first so that the lanes end together; the
 # results are listed in order, each line printed when its job ends.
 jobs_max=${CELERY_FLEET_TEST_JOBS:-2}
-longest_first=(apps e2e default acme pytest rabbitmq)
+longest_first=(e2e apps default acme pytest rabbitmq)
 jobs_list=(pytest "${scenarios[@]}")
 ordered=()
 for name in "${longest_first[@]}" "${jobs_list[@]}"; do
