@@ -237,7 +237,7 @@ def _cluster_detail(report, host, node, cluster):
             host, f"{node} reports a network partition ({sides}): the side without a majority pauses until it heals"
         )
     return f"cluster: {len(nodes) - len(missing)} of {len(nodes)} nodes running" + (
-        ", partitioned" if cluster.get("partitions") else ""
+        ", partitioned" if partitions else ""
     )
 
 
@@ -302,10 +302,11 @@ def _hub(report, facts, consumed, disk_min_free_percent):
             rows.append(_renewal_row(report, host, renewal))
     report.section("HUB", _table(["HOST", "SERVICE", "STATE", "VERSION", "DETAILS"], rows) if rows else [])
     # Every node of a cluster lists the same queues: once, from the first that answers.
-    clustered = [(host, broker) for host, broker in queue_sections if broker.get("cluster")]
-    listed = [(host, broker) for host, broker in clustered if broker.get("queues") is not None]
+    clustered = [host for host, broker in queue_sections if broker.get("cluster")]
+    listed = [host for host, broker in queue_sections if broker.get("cluster") and broker.get("queues") is not None]
+    shown = (listed or clustered or [None])[0]
     for host, broker in queue_sections:
-        if not broker.get("cluster") or (host, broker) == (listed or clustered)[0]:
+        if not broker.get("cluster") or host == shown:
             _queues(report, host, broker, consumed)
 
 
